@@ -1,0 +1,91 @@
+#include "server/ratelimit_service.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "server/domain/rate_limit_state.h"
+#include "server/ratelimit_proto.h"
+#include "server/unary.h"
+#include "server/validation.h"
+
+namespace hourglass::server {
+
+namespace v1 = hourglass::v1;
+
+RateLimitService::RateLimitService(storage::Store& store, const Limits& limits)
+    : limits_(limits),
+      limiter_(store, domain::RateLimiter::Options{.max_ttl_ms = limits.max_ttl_ms}) {}
+
+std::optional<std::string> RateLimitService::WatchedKey(std::string_view store_key,
+                                                        std::string_view /*value*/) {
+  if (store_key.empty() || store_key[0] == domain::kEnvoyCounterTag) return std::nullopt;
+  const std::string_view key = domain::RateLimitKeyFromStoreKey(store_key);
+  if (key.empty()) return std::nullopt;
+  return std::string(key);
+}
+
+grpc::ServerUnaryReactor* RateLimitService::CheckRateLimit(grpc::CallbackServerContext* context,
+                                                           const v1::CheckRateLimitRequest* request,
+                                                           v1::CheckRateLimitResponse* response) {
+  return HandleUnary(context, [&] { return DoCheck(*request, *response); });
+}
+
+grpc::ServerUnaryReactor* RateLimitService::CheckRateLimits(
+    grpc::CallbackServerContext* context, const v1::CheckRateLimitsRequest* request,
+    v1::CheckRateLimitsResponse* response) {
+  return HandleUnary(context, [&] { return DoCheckMany(*request, *response); });
+}
+
+grpc::ServerUnaryReactor* RateLimitService::ResetRateLimit(grpc::CallbackServerContext* context,
+                                                           const v1::ResetRateLimitRequest* request,
+                                                           v1::ResetRateLimitResponse* response) {
+  return HandleUnary(context, [&] { return DoReset(*request, *response); });
+}
+
+absl::Status RateLimitService::DoCheck(const v1::CheckRateLimitRequest& request,
+                                       v1::CheckRateLimitResponse& response) {
+  domain::RateLimitCheck check;
+  if (absl::Status s = ToRateLimitCheck(request, "", limits_, check); !s.ok()) return s;
+  absl::StatusOr<domain::RateLimitDecision> decision = limiter_.Check(check);
+  if (!decision.ok()) return decision.status();
+  FromRateLimitDecision(*decision, response);
+  return absl::OkStatus();
+}
+
+absl::Status RateLimitService::DoCheckMany(const v1::CheckRateLimitsRequest& request,
+                                           v1::CheckRateLimitsResponse& response) {
+  if (absl::Status s = CheckItemCount("checks", request.checks_size(), limits_.max_batch_items);
+      !s.ok()) {
+    return s;
+  }
+  // Every check is validated before anything is taken.
+  std::vector<domain::RateLimitCheck> checks(request.checks_size());
+  for (int i = 0; i < request.checks_size(); ++i) {
+    const std::string prefix = absl::StrCat("checks[", i, "].");
+    if (absl::Status s = ToRateLimitCheck(request.checks(i), prefix, limits_, checks[i]); !s.ok()) {
+      return s;
+    }
+  }
+  absl::StatusOr<std::vector<domain::RateLimitDecision>> decisions =
+      limiter_.CheckMany(checks, request.all_or_nothing());
+  if (!decisions.ok()) return decisions.status();
+  response.mutable_results()->Reserve(static_cast<int>(decisions->size()));
+  for (const domain::RateLimitDecision& decision : *decisions) {
+    FromRateLimitDecision(decision, *response.add_results());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RateLimitService::DoReset(const v1::ResetRateLimitRequest& request,
+                                       v1::ResetRateLimitResponse& response) {
+  if (absl::Status s = CheckKey("key", request.key(), limits_.max_key_bytes); !s.ok()) return s;
+  if (absl::Status s = CheckEnum("algorithm", request.algorithm(), v1::RateLimitAlgorithm_IsValid);
+      !s.ok()) {
+    return s;
+  }
+  response.set_reset(limiter_.Reset(request.key(), ToAlgorithm(request.algorithm())));
+  return absl::OkStatus();
+}
+
+}  // namespace hourglass::server
