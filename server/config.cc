@@ -282,8 +282,9 @@ absl::StatusOr<ServerConfig> ParseServerConfig(int argc, char** argv) {
     return Invalid("max_value_bytes", "must be at most 64mb");
   }
   const absl::Duration max_ttl = absl::GetFlag(FLAGS_max_ttl);
-  if (max_ttl < absl::Milliseconds(1) || max_ttl > absl::Hours(24 * 365 * 30)) {
-    return Invalid("max_ttl", "must be a duration between 1ms and 262800h (30 years), e.g. 87600h");
+  // The store keeps deadlines in 40 bits of milliseconds and accepts a max_ttl up to 2^39 ms.
+  if (max_ttl < absl::Milliseconds(1) || max_ttl > absl::Milliseconds(int64_t{1} << 39)) {
+    return Invalid("max_ttl", "must be a duration between 1ms and 152709h (17 years), e.g. 87600h");
   }
   config.limits.max_ttl_ms = ToMs(max_ttl);
   config.limits.max_batch_items = absl::GetFlag(FLAGS_max_batch_items);

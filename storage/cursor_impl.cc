@@ -82,9 +82,16 @@ int64_t CursorImpl::deadline() const {
   return entry_ != nullptr ? shard_->ToAbs(entry_->deadline_rel()) : kNoDeadline;
 }
 
+// Steps compute deadlines from their own clock reading, taken after the store's reading for the
+// step, so "their now + max_ttl" may sit a few ms past "the store's now + max_ttl". Tolerate that
+// skew (1 s: far more than a step lasts) rather than refuse a valid request; the 40-bit deadline
+// has decades of headroom beyond max_ttl (<= 2^39 ms), so this never overflows. Client TTLs are
+// checked exactly at the edge.
+constexpr int64_t kStepClockSkewMs = 1000;
+
 bool CursorImpl::CheckDeadline(int64_t deadline) {
   if (deadline == kNoDeadline || deadline <= now_) return true;
-  absl::Status st = CheckFutureDeadline(shard_->ctx(), deadline, now_);
+  absl::Status st = CheckFutureDeadline(shard_->ctx(), deadline, now_ + kStepClockSkewMs);
   if (!st.ok()) {
     if (error_.ok()) error_ = st;
     return false;

@@ -376,10 +376,12 @@ absl::StatusOr<IncrementResult> ShardedStore::Increment(const KeyRef& key, int64
 absl::Status ShardedStore::Update(const KeyRef& key, absl::FunctionRef<absl::Status(Cursor&)> fn) {
   absl::Status st = ValidateKey(key);
   if (!st.ok()) return st;
-  const int64_t now = options_.clock->MonotonicMs();
   const KeyLoc loc = Locate(key, ctx_.shard_mask);
   Shard& shard = ShardOf(loc);
   Guard guard(this, shard);
+  // Read after the lock: a reading taken before a wait would let the step see an entry that
+  // expired while it waited.
+  const int64_t now = options_.clock->MonotonicMs();
   return UpdateLocked(shard, key, loc.hash, fn, now, /*enforce_cap=*/true,
                       /*count_lookup=*/true);
 }

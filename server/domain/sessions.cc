@@ -1,6 +1,7 @@
 #include "server/domain/sessions.h"
 
 #include <algorithm>
+#include <limits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -42,8 +43,14 @@ std::string_view MemberAffinity(std::string_view id) {
   return id.size() >= kRoutingTagChars ? TagOfRoutedSecret(id) : id;
 }
 
+// a + b, saturating at kNoDeadline (and at INT64_MIN): `b` is negative once the wall clock has
+// passed an absolute deadline, and must then give a deadline in the past, never "no deadline".
 int64_t SaturatingAdd(int64_t a, int64_t b) {
-  return a > storage::kNoDeadline - b ? storage::kNoDeadline : a + b;
+  int64_t sum = 0;
+  if (__builtin_add_overflow(a, b, &sum)) {
+    return b > 0 ? storage::kNoDeadline : std::numeric_limits<int64_t>::min();
+  }
+  return sum;
 }
 
 // The absolute deadline as a monotonic instant, read now (kNoDeadline when none).

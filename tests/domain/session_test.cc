@@ -129,13 +129,28 @@ TEST_F(SessionTest, TouchIsCappedByTheAbsoluteDeadline) {
 
 TEST_F(SessionTest, WallClockStepPastTheAbsoluteDeadlineEndsTheSession) {
   const Session s = Create("u", 10'000, 5'000);
-  h.clock.JumpWallMs(5'000);  // the absolute deadline is a wall-clock instant
+  h.clock.JumpWallMs(6'000);  // past the absolute deadline, a wall-clock instant
   EXPECT_FALSE(Found(s.id));
   EXPECT_FALSE(Touch(s.id));
   absl::StatusOr<std::vector<Session>> list = h.sessions->List("u");
   ASSERT_TRUE(list.ok());
   EXPECT_TRUE(list->empty());
   EXPECT_EQ(h.sessions->Update(s.id, {}).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(SessionTest, WallClockStepOntoTheAbsoluteDeadlineEndsTheSession) {
+  const Session s = Create("u", 10'000, 5'000);
+  h.clock.JumpWallMs(5'000);
+  EXPECT_FALSE(Found(s.id));
+  EXPECT_FALSE(Touch(s.id));
+}
+
+TEST_F(SessionTest, TouchAfterAWallClockStepNeverPassesTheAbsoluteDeadline) {
+  const Session s = Create("u", 10'000, 5'000);
+  h.clock.JumpWallMs(3'000);  // 2 s of absolute lifetime left, by the wall clock
+  std::optional<Session> touched = Touch(s.id);
+  ASSERT_TRUE(touched);
+  EXPECT_LE(touched->expire_deadline_ms, h.clock.MonotonicMs() + 2'000);
 }
 
 TEST_F(SessionTest, MalformedOrUnknownIdsAreSimplyMissing) {

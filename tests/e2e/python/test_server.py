@@ -89,3 +89,9 @@ def test_sizes_and_percent_memory():
         assert health(running.channel) == health_pb2.HealthCheckResponse.SERVING
     finally:
         running.stop()
+
+
+def test_max_ttl_beyond_what_the_store_holds_names_the_flag():
+    result = run_binary(["--max_ttl=200000h"])
+    assert result.returncode != 0
+    assert "--max_ttl" in result.stderr and "152709h" in result.stderr
