@@ -72,6 +72,8 @@ v1::EvictionPolicy ToProto(storage::EvictionPolicy policy) {
       return v1::EVICTION_POLICY_VOLATILE_RANDOM;
     case storage::EvictionPolicy::kVolatileTtl:
       return v1::EVICTION_POLICY_VOLATILE_TTL;
+    case storage::EvictionPolicy::kAllKeysTinyLfu:
+      return v1::EVICTION_POLICY_ALLKEYS_TINYLFU;
   }
   return v1::EVICTION_POLICY_UNSPECIFIED;
 }
@@ -94,6 +96,8 @@ std::optional<storage::EvictionPolicy> FromProto(v1::EvictionPolicy policy) {
       return storage::EvictionPolicy::kVolatileRandom;
     case v1::EVICTION_POLICY_VOLATILE_TTL:
       return storage::EvictionPolicy::kVolatileTtl;
+    case v1::EVICTION_POLICY_ALLKEYS_TINYLFU:
+      return storage::EvictionPolicy::kAllKeysTinyLfu;
     default:
       return std::nullopt;
   }

@@ -76,7 +76,7 @@ bool AbslParseFlag(absl::string_view text, PolicyFlag* flag, std::string* error)
   if (!policy) {
     *error =
         "expected one of noeviction, allkeys-lru, volatile-lru, allkeys-lfu, volatile-lfu, "
-        "allkeys-random, volatile-random, volatile-ttl";
+        "allkeys-random, volatile-random, volatile-ttl, allkeys-tinylfu";
     return false;
   }
   flag->policy = *policy;
@@ -98,7 +98,7 @@ ABSL_FLAG(MemoryFlag, maxmemory, (MemoryFlag{256ull << 20, 0}),
           "byte cap of the store: 1048576, 64kb, 256mb, 2gb, or 80% of the cgroup limit");
 ABSL_FLAG(PolicyFlag, eviction_policy, PolicyFlag{},
           "noeviction, allkeys-lru, volatile-lru, allkeys-lfu, volatile-lfu, allkeys-random, "
-          "volatile-random, volatile-ttl");
+          "volatile-random, volatile-ttl, allkeys-tinylfu");
 ABSL_FLAG(uint32_t, shards, 0,
           "shard count, a power of two (0 = smallest power of two >= 4 x cores)");
 ABSL_FLAG(ByteSizeFlag, max_key_bytes, ByteSizeFlag{1024},
@@ -185,6 +185,7 @@ constexpr std::pair<std::string_view, storage::EvictionPolicy> kPolicies[] = {
     {"allkeys-random", storage::EvictionPolicy::kAllKeysRandom},
     {"volatile-random", storage::EvictionPolicy::kVolatileRandom},
     {"volatile-ttl", storage::EvictionPolicy::kVolatileTtl},
+    {"allkeys-tinylfu", storage::EvictionPolicy::kAllKeysTinyLfu},
 };
 }  // namespace
 

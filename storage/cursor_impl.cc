@@ -1,5 +1,8 @@
 #include "storage/cursor_impl.h"
 
+#include <algorithm>
+
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 
 namespace hourglass::storage::internal {
@@ -165,7 +168,7 @@ void CursorImpl::Apply() {
       if (slot != EntryTable::kNotFound) {
         shard_->ReplaceAt(slot, hash_, staged_);
       } else {
-        shard_->InsertNew(hash_, staged_);
+        shard_->InsertNew(hash_, staged_, now_);
       }
       staged_ = nullptr;
       break;
@@ -193,7 +196,16 @@ absl::Status CommitCursors(absl::Span<CursorImpl* const> cursors, Shard& reserve
   MemoryBudget& budget = *reserve_shard.ctx().budget;
   if (delta > 0) {
     if (enforce_cap) {
-      if (!reserve_shard.ReserveForWrite(static_cast<uint64_t>(delta), now)) {
+      // Eviction must leave the step's shards' bound entries alone (cursors point at them).
+      absl::InlinedVector<Shard*, 4> held = {&reserve_shard};
+      absl::InlinedVector<const Entry*, 8> pinned;
+      for (const CursorImpl* c : cursors) {
+        if (std::find(held.begin(), held.end(), c->shard()) == held.end()) {
+          held.push_back(c->shard());
+        }
+        if (c->bound_entry() != nullptr) pinned.push_back(c->bound_entry());
+      }
+      if (!reserve_shard.ReserveForWrite(static_cast<uint64_t>(delta), now, {held, pinned})) {
         return absl::ResourceExhaustedError("maxmemory: the write does not fit");
       }
     } else {
@@ -201,6 +213,7 @@ absl::Status CommitCursors(absl::Span<CursorImpl* const> cursors, Shard& reserve
     }
   }
   for (CursorImpl* c : cursors) c->Apply();
+  reserve_shard.EndAdmission();
   if (delta < 0) budget.Release(static_cast<uint64_t>(-delta));
   return absl::OkStatus();
 }
@@ -210,7 +223,10 @@ absl::Status UpdateLocked(Shard& shard, const KeyRef& key, uint64_t hash,
                           bool enforce_cap, bool count_lookup) {
   shard.AssertHeld();
   const size_t slot = shard.FindLive(hash, key.space, key.key, now);
-  if (count_lookup) shard.CountLookup(slot != EntryTable::kNotFound);
+  if (count_lookup) {
+    shard.CountLookup(slot != EntryTable::kNotFound);
+    shard.Touch(slot, hash, now);
+  }
   CursorImpl cursor;
   cursor.Bind(&shard, key, hash, slot, now);
   absl::Status st = fn(cursor);

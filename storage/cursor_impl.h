@@ -51,6 +51,8 @@ class CursorImpl final : public Cursor {
   // without releasing its bytes (CommitCursors releases the net).
   void Apply();
   Shard* shard() const { return shard_; }
+  // The live entry the cursor was bound to (null when the key was absent).
+  const Entry* bound_entry() const { return entry_; }
 
  private:
   enum class State : uint8_t { kUntouched, kPut, kDeadline, kErased };

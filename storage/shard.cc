@@ -11,7 +11,8 @@ Shard::Shard(const StoreContext* ctx, size_t index)
     : ctx_(ctx),
       index_(index),
       wheel_(static_cast<uint64_t>(ctx->clock->MonotonicMs() - ctx->epoch_ms)),
-      scan_time_ms_(ctx->clock->MonotonicMs()) {
+      scan_time_ms_(ctx->clock->MonotonicMs()),
+      rng_(Mix64(reinterpret_cast<uintptr_t>(this) ^ (index * 0x9e3779b97f4a7c15ULL))) {
   // A rebuild moves entries under the far scan's feet (a pass may then miss some); but it
   // visits every entry itself, so it registers the hints that pass would have.
   table_.set_rebuild_observer(
@@ -62,16 +63,28 @@ void Shard::MaybeHint(Entry* e, uint64_t hash) {
   if (d != 0 && !e->hinted() && wheel_.Add(d, EntryTable::HintOf(hash))) e->set_hinted(true);
 }
 
-void Shard::InsertNew(uint64_t hash, Entry* e) {
+void Shard::InsertNew(uint64_t hash, Entry* e, int64_t now) {
+  InitMeta(e, now);
   table_.Insert(hash, e);
   CountIn(e, +1);
   MaybeHint(e, hash);
+  if (victim_freq_ >= 0) {
+    // This write evicted: TinyLFU's admission test. A newcomer asked for less often than what
+    // it displaced is not refused (a write must land) but becomes the next victim.
+    if (policy() == EvictionPolicy::kAllKeysTinyLfu && pool_policy_ == policy() &&
+        !TinyLfuAdmits(sketch_.Frequency(hash), static_cast<uint32_t>(victim_freq_), rng_.Next())) {
+      pool_.Offer(PoolCandidate{UINT64_MAX, e, EntryTable::HintOf(hash)});
+    }
+    victim_freq_ = -1;
+  }
 }
 
 void Shard::ReplaceAt(size_t slot, uint64_t hash, Entry* e) {
   Entry* old = table_.entry(slot);
   // Same deadline (keep-TTL, Increment): the old entry's hint, if any, serves the new one.
   if (old->hinted() && old->deadline_rel() == e->deadline_rel()) e->set_hinted(true);
+  e->set_meta(old->meta());
+  victim_freq_ = -1;
   CountIn(old, -1);
   table_.Replace(slot, e);
   CountIn(e, +1);
@@ -121,18 +134,6 @@ void Shard::RecordLateness(int64_t lateness_ms) {
   ++h.counts[b];
   ++h.total;
   h.sum_ms += static_cast<double>(lateness_ms);
-}
-
-bool Shard::EvictUntilFits(uint64_t bytes, int64_t now) {
-  // No eviction policy yet: every policy behaves as noeviction.
-  return false;
-}
-
-bool Shard::ReserveForWrite(uint64_t bytes, int64_t now) {
-  if (bytes == 0 || ctx_->budget->TryReserve(bytes)) return true;
-  if (EvictUntilFits(bytes, now) && ctx_->budget->TryReserve(bytes)) return true;
-  ctx_->rejected_writes->fetch_add(1, std::memory_order_relaxed);
-  return false;
 }
 
 void Shard::RunHooks(int64_t now) {

@@ -14,15 +14,20 @@
 // edits can expire further entries: their hooks run after it returns). Lookups (FindLive) run
 // pending hooks before returning, so a caller always sees their edits.
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string_view>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/types/span.h"
 #include "storage/entry.h"
 #include "storage/entry_table.h"
+#include "storage/eviction.h"
 #include "storage/expiry_wheel.h"
+#include "storage/frequency_sketch.h"
 #include "storage/memory_budget.h"
 #include "storage/mutex.h"
 #include "storage/store.h"
@@ -50,6 +55,8 @@ struct StoreContext {
   std::atomic<uint64_t>* rejected_writes = nullptr;
   const RemovalHook* hooks = nullptr;  // kNumSpaces of them
   bool has_listener = false;
+  const std::atomic<EvictionPolicy>* policy = nullptr;
+  const std::vector<std::unique_ptr<class Shard>>* shards = nullptr;  // every shard of the store
 };
 
 // An entry that left the table, waiting for its event and its free.
@@ -83,7 +90,25 @@ inline constexpr size_t kMaxScanSlotsPerStep = 4096;
 inline constexpr int64_t kFarScanPeriodMs = 2000;
 static_assert(kFarScanPeriodMs * 2 <= static_cast<int64_t>(ExpiryWheel::kHorizonMs));
 
+// Eviction limits (see shard_eviction.cc).
+//   kEvictionSamples: keys sampled per eviction (Redis's maxmemory-samples default).
+//   kEvictionSlack: evictions a write may make beyond the one per 32 bytes (the smallest charge)
+//     it needs, to absorb concurrent writers taking the room it freed; past that the write is
+//     refused. Also what one write may do toward a shrunk cap (the reclaimer does the rest).
+//   kMaxEvictionsPerStep: evictions per shard per reclaimer step while over a shrunk cap
+//     (~150 ns each: ~0.15 ms of lock hold).
+inline constexpr size_t kEvictionSamples = 5;
+inline constexpr size_t kEvictionSlack = 64;
+inline constexpr size_t kMaxEvictionsPerStep = 1024;
+
 class ShardEditorImpl;
+
+// What a write's step holds: its locked shards (the reserving one among them) and the entries
+// bound to its cursors, which eviction must not touch.
+struct WriteScope {
+  absl::Span<Shard* const> held;
+  absl::Span<const Entry* const> pinned;
+};
 
 class alignas(64) Shard {
  public:
@@ -117,8 +142,11 @@ class alignas(64) Shard {
   // ---- Mutations. They keep counters, volatile bits and hints right. Growth must have been
   // reserved from the budget by the caller (ReserveForWrite); Unlink leaves the release to the
   // caller too, Remove releases. ----
-  void InsertNew(uint64_t hash, Entry* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
-  // Replaces the entry at `slot` (same key) and frees the old one: an overwrite, no event.
+  // Inserts a new key, with fresh policy metadata (and TinyLFU's admission test when this write
+  // evicted).
+  void InsertNew(uint64_t hash, Entry* e, int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Replaces the entry at `slot` (same key) and frees the old one: an overwrite, no event. The
+  // new entry inherits the old one's policy metadata (Redis's dbOverwrite keeps the LFU count).
   void ReplaceAt(size_t slot, uint64_t hash, Entry* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Sets the deadline (0 = persistent) of the entry at `slot`.
   void SetDeadlineAt(size_t slot, uint64_t hash, uint64_t deadline_rel)
@@ -129,9 +157,23 @@ class alignas(64) Shard {
     ctx_->budget->Release(Unlink(slot, kind, now));
   }
 
-  // Reserves `bytes` of growth for a write, or counts a rejected write and returns false.
-  // This is where eviction plugs in (EvictUntilFits).
-  bool ReserveForWrite(uint64_t bytes, int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // ---- Eviction (shard_eviction.cc) ----
+  // Policy bookkeeping of one access to a key: `slot` is its live entry or kNotFound (a miss,
+  // which TinyLFU counts too). Called once per logical operation (not for TTL reads).
+  void Touch(size_t slot, uint64_t hash, int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Reserves `bytes` of growth for a write, evicting under the store's policy when it does not
+  // fit: from this shard, then the other shards of `scope`, then any other shard whose lock is
+  // free (try-lock: never waits). False (a rejected write counted) when it still does not fit.
+  // Removal hooks of the evicted entries are deferred until the step's lock is released
+  // (RunHooks before unlocking), so they see the step's writes and never its cursors' entries.
+  bool ReserveForWrite(uint64_t bytes, int64_t now, const WriteScope& scope)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Ends the admission window a ReserveForWrite opened (InsertNew consults it): called when a
+  // step's writes are applied, so a later unrelated insert is not judged against this victim.
+  void EndAdmission() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { victim_freq_ = -1; }
+  // Evicts from this shard while the store is over its cap (after a shrink), at most `max`
+  // entries. Returns how many it evicted.
+  size_t EvictOverCap(int64_t now, size_t max) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 
   // Runs queued removal hooks until none is left (no-op when called from inside a hook).
   void RunHooks(int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
@@ -156,10 +198,25 @@ class alignas(64) Shard {
   // Registers a near-expiry hint for a volatile entry if its deadline is within the horizon.
   void MaybeHint(Entry* e, uint64_t hash) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   void CountIn(const Entry* e, int sign) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
-  // Eviction hook (next issue): free at least `bytes` of accounted memory from this shard (or
-  // others, without blocking on their locks), raising EVICTED events; false if impossible.
-  // Must not evict entries bound to an open step's cursors.
-  bool EvictUntilFits(uint64_t bytes, int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  EvictionPolicy policy() const { return ctx_->policy->load(std::memory_order_relaxed); }
+  // Evicts one entry of this shard chosen by `policy`, never one of `pinned`; its bytes are
+  // released. False when nothing here may be evicted. With TinyLFU, raises *victim_freq to the
+  // victim's sketch frequency.
+  bool EvictOne(EvictionPolicy policy, int64_t now, absl::Span<const Entry* const> pinned,
+                int* victim_freq = nullptr) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Evicts one entry from another shard: a held one of `scope`, else one whose lock is free.
+  bool EvictElsewhere(EvictionPolicy policy, int64_t now, const WriteScope& scope);
+  // Keys this shard may evict under `policy` (kIndex never; volatile-* only keys with a TTL).
+  uint64_t EvictableKeys(bool volatile_only) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Up to `want` evictable slots, from a random position on (Redis's dictGetSomeKeys).
+  size_t SampleSlots(bool volatile_only, absl::Span<const Entry* const> pinned, size_t want,
+                     size_t* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Higher = evict first.
+  uint64_t VictimScore(EvictionPolicy policy, const Entry* e, uint64_t hash, int64_t now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // The slot of a pooled candidate if its entry is still in the table, else kNotFound.
+  size_t Relocate(const PoolCandidate& c) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  void InitMeta(Entry* e, int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   size_t ProcessHints(int64_t now, bool* backlog) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   size_t FarScan(int64_t now, bool* backlog) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   void RecordLateness(int64_t lateness_ms) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
@@ -180,6 +237,14 @@ class alignas(64) Shard {
   // Scratch buffers of ReclaimStep, kept to avoid reallocating every tick.
   std::vector<ExpiryWheel::Due> due_ ABSL_GUARDED_BY(mu);
   std::vector<ExpiryWheel::Due> keep_ ABSL_GUARDED_BY(mu);
+  // Eviction state: sampling randomness, the candidate pool (and the policy its scores were
+  // computed for), TinyLFU's sketch, and the highest sketch frequency among the entries this
+  // shard evicted for the write in progress (-1: none), for the admission test in InsertNew.
+  Rng rng_ ABSL_GUARDED_BY(mu);
+  EvictionPool pool_ ABSL_GUARDED_BY(mu);
+  EvictionPolicy pool_policy_ ABSL_GUARDED_BY(mu) = EvictionPolicy::kNoEviction;
+  FrequencySketch sketch_ ABSL_GUARDED_BY(mu);
+  int victim_freq_ ABSL_GUARDED_BY(mu) = -1;
 };
 
 }  // namespace hourglass::storage::internal

@@ -51,6 +51,8 @@ class ABSL_SCOPED_LOCKABLE ShardedStore::Guard {
   }
   ~Guard() ABSL_UNLOCK_FUNCTION() {
     shard_.AssertHeld();
+    // Hooks of entries evicted for a write were deferred until the write applied (shard.h).
+    if (shard_.hooks_pending()) shard_.RunHooks(store_->options_.clock->MonotonicMs());
     std::vector<Removed> removed = shard_.TakeRemoved();
     shard_.mu.Unlock();
     if (!removed.empty()) store_->Dispatch(removed);
@@ -75,6 +77,8 @@ ShardedStore::ShardedStore(Options options)
   ctx_.rejected_writes = &rejected_writes_;
   ctx_.hooks = hooks_.data();
   ctx_.has_listener = static_cast<bool>(options_.listener);
+  ctx_.policy = &policy_;
+  ctx_.shards = &shards_;
   shards_.reserve(options_.shards);
   for (size_t i = 0; i < options_.shards; ++i) {
     shards_.push_back(std::make_unique<Shard>(&ctx_, i));
@@ -155,6 +159,7 @@ absl::StatusOr<GetResult> ShardedStore::Get(const KeyRef& key, const GetOptions&
   Guard guard(this, shard);
   const size_t slot = shard.FindLive(loc.hash, key.space, key.key, now);
   shard.CountLookup(slot != EntryTable::kNotFound);
+  shard.Touch(slot, loc.hash, now);
   if (slot == EntryTable::kNotFound) return result;
   Entry* e = shard.entry(slot);
   result.found = true;
@@ -192,6 +197,7 @@ absl::StatusOr<SetResult> ShardedStore::Set(const KeyRef& key, std::string_view 
   SetResult result;
   Guard guard(this, shard);
   const size_t slot = shard.FindLive(loc.hash, key.space, key.key, now);
+  shard.Touch(slot, loc.hash, now);
   const bool exists = slot != EntryTable::kNotFound;
   Entry* old = exists ? shard.entry(slot) : nullptr;
   result.had_previous = exists;
@@ -214,14 +220,17 @@ absl::StatusOr<SetResult> ShardedStore::Set(const KeyRef& key, std::string_view 
   }
   const uint64_t new_charge = ChargeFor(key.key.size(), value.size());
   const uint64_t old_charge = exists ? old->charge() : 0;
-  if (new_charge > old_charge && !shard.ReserveForWrite(new_charge - old_charge, now)) {
+  Shard* const held[] = {&shard};
+  const Entry* const pinned[] = {old};
+  if (new_charge > old_charge &&
+      !shard.ReserveForWrite(new_charge - old_charge, now, {held, pinned})) {
     return absl::ResourceExhaustedError("maxmemory: the write does not fit");
   }
   Entry* e = Entry::Create(key.space, key.key, value, rel);
   if (exists) {
     shard.ReplaceAt(slot, loc.hash, e);
   } else {
-    shard.InsertNew(loc.hash, e);
+    shard.InsertNew(loc.hash, e, now);
   }
   if (old_charge > new_charge) budget_.Release(old_charge - new_charge);
   result.applied = true;
@@ -332,13 +341,16 @@ absl::StatusOr<IncrementResult> ShardedStore::Increment(const KeyRef& key, int64
   char buf[20];
   Guard guard(this, shard);
   const size_t slot = shard.FindLive(loc.hash, key.space, key.key, now);
+  shard.Touch(slot, loc.hash, now);
+  Shard* const held[] = {&shard};
   if (slot == EntryTable::kNotFound) {
     const size_t len = internal::FormatInt64(delta, buf);
-    if (!shard.ReserveForWrite(ChargeFor(key.key.size(), len), now)) {
+    if (!shard.ReserveForWrite(ChargeFor(key.key.size(), len), now, {held, {}})) {
       return absl::ResourceExhaustedError("maxmemory: the write does not fit");
     }
     const uint64_t rel = create_deadline == kNoDeadline ? 0 : shard.ToRel(create_deadline);
-    shard.InsertNew(loc.hash, Entry::Create(key.space, key.key, std::string_view(buf, len), rel));
+    shard.InsertNew(loc.hash, Entry::Create(key.space, key.key, std::string_view(buf, len), rel),
+                    now);
     result.value = delta;
     result.deadline = create_deadline;
     return result;
@@ -359,7 +371,9 @@ absl::StatusOr<IncrementResult> ShardedStore::Increment(const KeyRef& key, int64
   } else {
     const uint64_t new_charge = ChargeFor(key.key.size(), len);
     const uint64_t old_charge = e->charge();
-    if (new_charge > old_charge && !shard.ReserveForWrite(new_charge - old_charge, now)) {
+    const Entry* const pinned[] = {e};
+    if (new_charge > old_charge &&
+        !shard.ReserveForWrite(new_charge - old_charge, now, {held, pinned})) {
       return absl::ResourceExhaustedError("maxmemory: the write does not fit");
     }
     // Increment keeps the TTL (Redis INCR).
@@ -436,6 +450,7 @@ absl::Status ShardedStore::UpdateMany(absl::Span<const KeyRef> keys,
       Shard& shard = ShardOf(locs[i]);
       const size_t slot = shard.FindLive(locs[i].hash, keys[i].space, keys[i].key, now);
       shard.CountLookup(slot != EntryTable::kNotFound);
+      shard.Touch(slot, locs[i].hash, now);
       cursors[i].Bind(&shard, keys[i], locs[i].hash, slot, now);
       impls[i] = &cursors[i];
       views[i] = &cursors[i];
@@ -447,6 +462,7 @@ absl::Status ShardedStore::UpdateMany(absl::Span<const KeyRef> keys,
   }
   std::vector<Removed> removed;
   for (size_t id : shard_ids) {
+    shards_[id]->RunHooks(now);  // deferred hooks of entries evicted for this step
     std::vector<Removed> r = shards_[id]->TakeRemoved();
     removed.insert(removed.end(), r.begin(), r.end());
   }
@@ -469,9 +485,21 @@ uint64_t ShardedStore::ReclaimShards(size_t first, size_t stride, bool* backlog)
   for (size_t i = first; i < shards_.size(); i += stride) {
     Shard& shard = *shards_[i];
     Guard guard(this, shard);
-    reclaimed += shard.ReclaimStep(options_.clock->MonotonicMs(), backlog);
+    const int64_t now = options_.clock->MonotonicMs();
+    reclaimed += shard.ReclaimStep(now, backlog);
+    // Over a shrunk cap: evict down to it in bounded steps (requests interleave between them).
+    if (budget_.used() > budget_.max() &&
+        shard.EvictOverCap(now, internal::kMaxEvictionsPerStep) == internal::kMaxEvictionsPerStep) {
+      *backlog = true;
+    }
   }
   return reclaimed;
+}
+
+void ShardedStore::SetMaxMemory(uint64_t bytes) {
+  const bool shrinking = bytes < budget_.used();
+  budget_.set_max(bytes);
+  if (shrinking) thread_cv_.notify_all();  // the reclaimer evicts down to it now, not next tick
 }
 
 uint64_t ShardedStore::RunReclaimStep() {

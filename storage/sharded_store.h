@@ -46,7 +46,7 @@ class ShardedStore final : public Store {
   absl::Status UpdateMany(absl::Span<const KeyRef> keys,
                           absl::FunctionRef<absl::Status(absl::Span<Cursor* const>)> fn) override;
   void SetRemovalHook(Space space, RemovalHook hook) override;
-  void SetMaxMemory(uint64_t bytes) override { budget_.set_max(bytes); }
+  void SetMaxMemory(uint64_t bytes) override;
   uint64_t max_memory() const override { return budget_.max(); }
   void SetEvictionPolicy(EvictionPolicy policy) override {
     policy_.store(policy, std::memory_order_relaxed);

@@ -61,8 +61,14 @@ struct KeyRef {
   std::string_view affinity = {};
 };
 
-// Redis's maxmemory policies plus room for modern ones. Until the eviction issue lands every
-// policy behaves as kNoEviction.
+// Redis's eight maxmemory policies, with Redis's semantics, and a modern one:
+//   kAllKeysTinyLfu  sampled TinyLFU: a per-shard count-min sketch remembers how often every key
+//                    (present or not) was asked for; the victim is the sampled key asked for
+//                    least, and a new key asked for less often than the victim it displaces
+//                    becomes the next victim itself (TinyLFU's admission test).
+// Victims are sampled (a 16-candidate pool per shard, as Redis's evict.c). kIndex entries are
+// never victims. noeviction, and a volatile-* policy with no key with a TTL left, fail the write
+// with RESOURCE_EXHAUSTED and change nothing.
 enum class EvictionPolicy : uint8_t {
   kNoEviction,
   kAllKeysLru,
@@ -72,7 +78,9 @@ enum class EvictionPolicy : uint8_t {
   kAllKeysRandom,
   kVolatileRandom,
   kVolatileTtl,
+  kAllKeysTinyLfu,
 };
+inline constexpr int kNumEvictionPolicies = 9;
 
 enum class EventKind : uint8_t { kExpired, kEvicted, kDeleted };
 

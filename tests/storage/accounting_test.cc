@@ -77,6 +77,7 @@ TEST(Accounting, EveryPathReturnsToBaseline) {
 TEST(Accounting, CapRefusalChangesNothingAndReadsStillWork) {
   Store::Options o;
   o.max_memory_bytes = 3 * ChargeFor(2, 10);
+  o.eviction_policy = EvictionPolicy::kNoEviction;
   TestStore s(o);
   const std::string v(10, 'x');
   ASSERT_TRUE(s->Set(Kv("k1"), v, WithTtl(1000)).ok());
