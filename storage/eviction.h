@@ -106,7 +106,13 @@ class Entry;
 struct PoolCandidate {
   uint64_t score = 0;
   Entry* entry = nullptr;
-  uint32_t hint = 0;  // EntryTable::HintOf(table hash): where to look the entry up again
+  // Where to find the entry again: its slot while the table's generation is unchanged (no
+  // rebuild), else through its table hash when known (has_hash). Sampling does not hash keys
+  // (LRU, LFU and TTL scores do not need it), so after a rebuild such a candidate is dropped.
+  size_t slot = 0;
+  uint64_t generation = 0;
+  uint64_t hash = 0;
+  bool has_hash = false;
 };
 
 class EvictionPool {

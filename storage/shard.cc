@@ -73,7 +73,13 @@ void Shard::InsertNew(uint64_t hash, Entry* e, int64_t now) {
     // it displaced is not refused (a write must land) but becomes the next victim.
     if (policy() == EvictionPolicy::kAllKeysTinyLfu && pool_policy_ == policy() &&
         !TinyLfuAdmits(sketch_.Frequency(hash), static_cast<uint32_t>(victim_freq_), rng_.Next())) {
-      pool_.Offer(PoolCandidate{UINT64_MAX, e, EntryTable::HintOf(hash)});
+      PoolCandidate c;
+      c.score = UINT64_MAX;
+      c.entry = e;
+      c.generation = UINT64_MAX;  // slot unknown: found again through the hash
+      c.hash = hash;
+      c.has_hash = true;
+      pool_.Offer(c);
     }
     victim_freq_ = -1;
   }

@@ -90,7 +90,15 @@ uint64_t Shard::VictimScore(EvictionPolicy policy, const Entry* e, uint64_t hash
 
 size_t Shard::Relocate(const PoolCandidate& c) const {
   if (table_.capacity() == 0) return EntryTable::kNotFound;
-  for (size_t s = table_.Home(c.hint); !table_.empty_slot(s); s = table_.Next(s)) {
+  if (c.generation == table_.generation()) {
+    // No rebuild since it was pooled: the entry is at its slot, or gone.
+    return c.slot < table_.capacity() && table_.occupied(c.slot) && table_.entry(c.slot) == c.entry
+               ? c.slot
+               : EntryTable::kNotFound;
+  }
+  if (!c.has_hash) return EntryTable::kNotFound;
+  const uint32_t hint = EntryTable::HintOf(c.hash);
+  for (size_t s = table_.Home(hint); !table_.empty_slot(s); s = table_.Next(s)) {
     if (table_.occupied(s) && table_.entry(s) == c.entry) return s;
   }
   return EntryTable::kNotFound;
@@ -101,6 +109,7 @@ bool Shard::EvictOne(EvictionPolicy policy, int64_t now, absl::Span<const Entry*
   const bool volatile_only = IsVolatilePolicy(policy);
   if (EvictableKeys(volatile_only) == 0) return false;
   size_t victim = EntryTable::kNotFound;
+  uint64_t victim_hash = 0;  // known for TinyLFU's victims (every TinyLFU candidate has it)
   if (IsRandomPolicy(policy)) {
     size_t slot;
     if (SampleSlots(volatile_only, pinned, 1, &slot) == 1) victim = slot;
@@ -111,10 +120,18 @@ bool Shard::EvictOne(EvictionPolicy policy, int64_t now, absl::Span<const Entry*
     }
     size_t slots[kEvictionSamples];
     const size_t n = SampleSlots(volatile_only, pinned, kEvictionSamples, slots);
+    // Only TinyLFU's score needs the key's hash (~20 ns a key): the others read the entry only.
+    const bool needs_hash = policy == EvictionPolicy::kAllKeysTinyLfu;
     for (size_t i = 0; i < n; ++i) {
       Entry* e = table_.entry(slots[i]);
-      const uint64_t hash = TableHashOf(e);
-      pool_.Offer(PoolCandidate{VictimScore(policy, e, hash, now), e, EntryTable::HintOf(hash)});
+      PoolCandidate c;
+      c.entry = e;
+      c.slot = slots[i];
+      c.generation = table_.generation();
+      c.has_hash = needs_hash;
+      c.hash = needs_hash ? TableHashOf(e) : 0;
+      c.score = VictimScore(policy, e, c.hash, now);
+      pool_.Offer(c);
     }
     // The best pooled candidate still in the table and still evictable. A pooled score may be
     // stale (the key was read since it was sampled): re-score, and put it back if others now
@@ -129,7 +146,7 @@ bool Shard::EvictOne(EvictionPolicy policy, int64_t now, absl::Span<const Entry*
         continue;
       }
       if (c.score != kRefusedScore) {
-        const uint64_t fresh = VictimScore(policy, e, TableHashOf(e), now);
+        const uint64_t fresh = VictimScore(policy, e, c.has_hash ? c.hash : 0, now);
         if (fresh < c.score && fresh < pool_.best_score()) {
           c.score = fresh;
           pool_.Offer(c);
@@ -137,12 +154,13 @@ bool Shard::EvictOne(EvictionPolicy policy, int64_t now, absl::Span<const Entry*
         }
       }
       victim = slot;
+      victim_hash = c.hash;
       break;
     }
   }
   if (victim == EntryTable::kNotFound) return false;
   if (victim_freq != nullptr && policy == EvictionPolicy::kAllKeysTinyLfu) {
-    const int freq = static_cast<int>(sketch_.Frequency(TableHashOf(table_.entry(victim))));
+    const int freq = static_cast<int>(sketch_.Frequency(victim_hash));
     *victim_freq = std::max(*victim_freq, freq);
   }
   Remove(victim, EventKind::kEvicted, now);
