@@ -12,7 +12,7 @@ APT_PACKAGES := build-essential cmake pkg-config git ca-certificates \
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev \
   libspdlog-dev prometheus-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev libssl-dev \
   libyaml-cpp-dev libmimalloc-dev grpc-proto python3-grpcio python3-protobuf python3-pytest \
-  clang libclang-rt-14-dev redis-server prometheus nghttp2-client nodejs npm
+  python3-yaml clang libclang-rt-14-dev redis-server prometheus nghttp2-client nodejs npm
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 NODE_DIR := tests/e2e/node
@@ -49,6 +49,12 @@ node-deps: deps
 
 bench: build
 	bench/run.sh
+
+# Eviction hit ratio and writes-when-full, hourglass vs a private Redis (bench/eviction/README.md).
+.PHONY: bench-eviction
+bench-eviction: configure
+	cmake --build $(BUILD) -j $(JOBS) --target hg_eviction_bench
+	bench/eviction/run.sh $(BUILD)/bench/eviction/hg_eviction_bench
 
 format:
 	clang-format -i $$(git ls-files '*.h' '*.cc')
