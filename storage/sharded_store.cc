@@ -487,13 +487,31 @@ uint64_t ShardedStore::ReclaimShards(size_t first, size_t stride, bool* backlog)
     Guard guard(this, shard);
     const int64_t now = options_.clock->MonotonicMs();
     reclaimed += shard.ReclaimStep(now, backlog);
-    // Over a shrunk cap: evict down to it in bounded steps (requests interleave between them).
-    if (budget_.used() > budget_.max() &&
-        shard.EvictOverCap(now, internal::kMaxEvictionsPerStep) == internal::kMaxEvictionsPerStep) {
-      *backlog = true;
+  }
+  ShrinkToCap(first, stride, backlog);
+  return reclaimed;
+}
+
+void ShardedStore::ShrinkToCap(size_t first, size_t stride, bool* backlog) {
+  // Over a shrunk cap: evict down to it in rounds over the shards, a few victims per shard per
+  // round, so every shard gives up its own least valuable keys (shard by shard, the first shards
+  // would be emptied whatever the policy thinks of their keys). Each lock hold is short; a step
+  // stops after kMaxEvictionsPerStep per shard and leaves a backlog for the next one.
+  constexpr size_t kPerRound = 8;
+  const size_t budget =
+      internal::kMaxEvictionsPerStep * ((shards_.size() - first + stride - 1) / stride);
+  size_t evicted = 0;
+  bool progress = true;
+  while (progress && budget_.used() > budget_.max() && evicted < budget) {
+    progress = false;
+    for (size_t i = first; i < shards_.size() && budget_.used() > budget_.max(); i += stride) {
+      Guard guard(this, *shards_[i]);
+      const size_t n = shards_[i]->EvictOverCap(options_.clock->MonotonicMs(), kPerRound);
+      evicted += n;
+      progress = progress || n > 0;
     }
   }
-  return reclaimed;
+  if (progress && budget_.used() > budget_.max()) *backlog = true;
 }
 
 void ShardedStore::SetMaxMemory(uint64_t bytes) {

@@ -68,6 +68,8 @@ class ShardedStore final : public Store {
   // One step over shards first, first + stride, ...; *backlog when some has more due work.
   uint64_t ReclaimShards(size_t first, size_t stride, bool* backlog);
   uint64_t ReclaimAll(bool* backlog) { return ReclaimShards(0, 1, backlog); }
+  // Evicts toward a shrunk cap over shards first, first + stride, ... (bounded per step).
+  void ShrinkToCap(size_t first, size_t stride, bool* backlog);
   void ReclaimerLoop();
   void BurstHelperLoop();
   // Validates a write's new deadline (`ttl` or absolute) into a relative one; sets *past when
