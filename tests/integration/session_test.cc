@@ -313,10 +313,12 @@ TEST_F(SessionServiceTest, WatchEventsShowUserAndIdHashNeverTheId) {
   context.TryCancel();
 }
 
-// At the memory cap a create is refused whole (no session, no index entry) and reads go on.
+// At the memory cap under noeviction a create is refused whole (no session, no index entry) and
+// reads go on. (Under an evicting policy see eviction_test.cc.)
 TEST(SessionCapTest, CreateAtTheCapIsResourceExhaustedAndChangesNothing) {
   server::ServerConfig config = SmallLimits();
   config.maxmemory_bytes = 256 << 10;
+  config.eviction_policy = storage::EvictionPolicy::kNoEviction;
   TestServer server(config);
   auto stub = v1::SessionService::NewStub(server.channel());
   v1::CreateSessionRequest request;

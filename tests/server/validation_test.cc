@@ -86,6 +86,17 @@ TEST(ConfigTest, PoliciesAreCaseAndSeparatorInsensitive) {
   EXPECT_EQ(EvictionPolicyName(storage::EvictionPolicy::kVolatileLfu), "volatile-lfu");
 }
 
+TEST(ConfigTest, TinyLfuPolicyParsesInBothSpellingsAndEveryPolicyRoundTrips) {
+  EXPECT_EQ(ParseEvictionPolicy("allkeys-tinylfu"), storage::EvictionPolicy::kAllKeysTinyLfu);
+  EXPECT_EQ(ParseEvictionPolicy("ALLKEYS_TINYLFU"), storage::EvictionPolicy::kAllKeysTinyLfu);
+  EXPECT_EQ(EvictionPolicyName(storage::EvictionPolicy::kAllKeysTinyLfu), "allkeys-tinylfu");
+  EXPECT_FALSE(ParseEvictionPolicy("tinylfu").has_value());
+  for (int i = 0; i < storage::kNumEvictionPolicies; ++i) {
+    const auto policy = static_cast<storage::EvictionPolicy>(i);
+    EXPECT_EQ(ParseEvictionPolicy(EvictionPolicyName(policy)), policy) << i;
+  }
+}
+
 TEST(ConfigTest, DefaultShardsArePowerOfTwoAtLeastFourPerCore) {
   const size_t shards = DefaultShardCount();
   EXPECT_EQ(shards & (shards - 1), 0u);

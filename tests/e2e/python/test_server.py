@@ -3,6 +3,7 @@
 import signal
 
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from hourglass.v1 import admin_pb2, admin_pb2_grpc
 
 from conftest import RunningServer, run_binary
 
@@ -61,6 +62,19 @@ def test_bad_policy_names_accepted_values():
     result = run_binary(["--eviction_policy=lru"])
     assert result.returncode != 0
     assert "eviction_policy" in result.stderr and "allkeys-lru" in result.stderr
+    assert "allkeys-tinylfu" in result.stderr
+
+
+def test_tinylfu_policy_in_both_spellings():
+    for spelling in ["allkeys-tinylfu", "ALLKEYS_TINYLFU"]:
+        running = RunningServer(args=[f"--eviction_policy={spelling}"])
+        try:
+            assert "policy allkeys-tinylfu" in "".join(running.log), spelling
+            admin = admin_pb2_grpc.AdminServiceStub(running.channel)
+            config = admin.GetConfig(admin_pb2.GetConfigRequest(), timeout=5)
+            assert config.eviction_policy == admin_pb2.EVICTION_POLICY_ALLKEYS_TINYLFU, spelling
+        finally:
+            assert running.stop() == 0
 
 
 def test_shards_must_be_power_of_two():
