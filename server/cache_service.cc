@@ -41,8 +41,9 @@ v1::CacheState ToProto(domain::CacheState state) {
 
 }  // namespace
 
-CacheService::CacheService(std::shared_ptr<domain::Cache> cache, const Limits& limits)
-    : cache_(std::move(cache)), limits_(limits) {}
+CacheService::CacheService(std::shared_ptr<domain::Cache> cache, const Limits& limits,
+                           DomainMetrics* metrics)
+    : cache_(std::move(cache)), limits_(limits), metrics_(metrics) {}
 
 std::optional<std::string> CacheService::WatchedKey(std::string_view key, std::string_view record) {
   if (!domain::Cache::HeldValue(record)) return std::nullopt;
@@ -109,6 +110,7 @@ absl::Status CacheService::DoFill(const v1::FillRequest& request, v1::FillRespon
   fill.lease_id = request.lease_id();
   absl::StatusOr<bool> applied = cache_->Fill(fill);
   if (!applied.ok()) return applied.status();
+  if (metrics_ != nullptr) metrics_->CacheFill(*applied);
   response.set_applied(*applied);
   return absl::OkStatus();
 }
@@ -125,6 +127,7 @@ absl::Status CacheService::DoLookup(const v1::LookupRequest& request,
   }
   absl::StatusOr<domain::CacheLookup> result = cache_->Lookup(request.key(), lease_ttl_ms);
   if (!result.ok()) return result.status();
+  if (metrics_ != nullptr) metrics_->CacheLookup(result->state);
   response.set_state(ToProto(result->state));
   if (result->state != domain::CacheState::kMiss) {
     response.set_value(std::move(result->value));

@@ -24,12 +24,15 @@
 #include "hourglass/v1/cache.grpc.pb.h"
 #include "server/domain/cache.h"
 #include "server/limits.h"
+#include "server/metrics_domain.h"
 
 namespace hourglass::server {
 
 class CacheService final : public hourglass::v1::CacheService::CallbackService {
  public:
-  CacheService(std::shared_ptr<domain::Cache> cache, const Limits& limits);
+  // `metrics` (optional, must outlive the service) counts what the calls did.
+  CacheService(std::shared_ptr<domain::Cache> cache, const Limits& limits,
+               DomainMetrics* metrics = nullptr);
 
   grpc::ServerUnaryReactor* Fill(grpc::CallbackServerContext* context,
                                  const hourglass::v1::FillRequest* request,
@@ -55,6 +58,7 @@ class CacheService final : public hourglass::v1::CacheService::CallbackService {
 
   const std::shared_ptr<domain::Cache> cache_;
   const Limits limits_;
+  DomainMetrics* const metrics_;
 };
 
 }  // namespace hourglass::server

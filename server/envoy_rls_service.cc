@@ -73,9 +73,11 @@ rls::RateLimitResponse::Code ToCode(domain::EnvoyCode code) {
 
 }  // namespace
 
-EnvoyRlsService::EnvoyRlsService(storage::Store& store, const Limits& limits)
+EnvoyRlsService::EnvoyRlsService(storage::Store& store, const Limits& limits,
+                                 DomainMetrics* metrics)
     : limits_(limits),
-      limiter_(store, domain::EnvoyRateLimiter::Options{.max_ttl_ms = limits.max_ttl_ms}) {}
+      limiter_(store, domain::EnvoyRateLimiter::Options{.max_ttl_ms = limits.max_ttl_ms}),
+      metrics_(metrics) {}
 
 void EnvoyRlsService::SetConfig(std::shared_ptr<const domain::EnvoyLimitsConfig> config) {
   limiter_.SetConfig(std::move(config));
@@ -115,6 +117,11 @@ absl::Status EnvoyRlsService::DoShouldRateLimit(const rls::RateLimitRequest& req
     // Whatever went wrong inside (a full store...), Envoy must see UNAVAILABLE.
     return absl::UnavailableError(
         absl::StrCat("rate limit service unavailable: ", result.status().message()));
+  }
+  if (metrics_ != nullptr) {
+    // The config is consulted only for a domain not yet counted (metrics_envoy.h).
+    metrics_->envoy().Record(
+        request.domain(), [&] { return limiter_.config()->HasDomain(request.domain()); }, *result);
   }
   response.set_overall_code(ToCode(result->overall_code));
   response.mutable_statuses()->Reserve(static_cast<int>(result->statuses.size()));

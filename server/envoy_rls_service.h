@@ -21,6 +21,7 @@
 #include "server/domain/envoy_limits.h"
 #include "server/domain/envoy_rate_limiter.h"
 #include "server/limits.h"
+#include "server/metrics_domain.h"
 #include "storage/store.h"
 
 namespace hourglass::server {
@@ -29,7 +30,8 @@ class EnvoyRlsService final
     : public envoy::service::ratelimit::v3::RateLimitService::CallbackService {
  public:
   // `store` must outlive the service. Starts with no domains (every request OK).
-  EnvoyRlsService(storage::Store& store, const Limits& limits);
+  // `metrics` (optional, must outlive the service) counts what the calls did.
+  EnvoyRlsService(storage::Store& store, const Limits& limits, DomainMetrics* metrics = nullptr);
 
   // Installs a new descriptor config (counters are kept: they do not depend on it).
   void SetConfig(std::shared_ptr<const domain::EnvoyLimitsConfig> config);
@@ -45,6 +47,7 @@ class EnvoyRlsService final
 
   const Limits limits_;
   domain::EnvoyRateLimiter limiter_;
+  DomainMetrics* const metrics_;
 };
 
 }  // namespace hourglass::server

@@ -33,6 +33,12 @@ int main(int argc, char** argv) {
     spdlog::error("cannot start: {}", std::string(server.status().message()));
     return 1;
   }
+  // Before the gRPC line: tests read the log up to that line (tests/e2e/python/conftest.py).
+  if ((*server)->metrics_port() != 0) {
+    spdlog::info("hourglass serving metrics on port {} at /metrics", (*server)->metrics_port());
+  } else {
+    spdlog::info("hourglass metrics endpoint off (--metrics_listen is empty)");
+  }
   spdlog::info("hourglass serving gRPC on port {} (maxmemory {} bytes, {} shards, policy {})",
                (*server)->port(), config->maxmemory_bytes, config->shards,
                hourglass::server::EvictionPolicyName(config->eviction_policy));

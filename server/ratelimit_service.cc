@@ -13,9 +13,11 @@ namespace hourglass::server {
 
 namespace v1 = hourglass::v1;
 
-RateLimitService::RateLimitService(storage::Store& store, const Limits& limits)
+RateLimitService::RateLimitService(storage::Store& store, const Limits& limits,
+                                   DomainMetrics* metrics)
     : limits_(limits),
-      limiter_(store, domain::RateLimiter::Options{.max_ttl_ms = limits.max_ttl_ms}) {}
+      limiter_(store, domain::RateLimiter::Options{.max_ttl_ms = limits.max_ttl_ms}),
+      metrics_(metrics) {}
 
 std::optional<std::string> RateLimitService::WatchedKey(std::string_view store_key,
                                                         std::string_view /*value*/) {
@@ -49,6 +51,7 @@ absl::Status RateLimitService::DoCheck(const v1::CheckRateLimitRequest& request,
   if (absl::Status s = ToRateLimitCheck(request, "", limits_, check); !s.ok()) return s;
   absl::StatusOr<domain::RateLimitDecision> decision = limiter_.Check(check);
   if (!decision.ok()) return decision.status();
+  if (metrics_ != nullptr) metrics_->RateLimitDecision(check.algorithm, decision->allowed);
   FromRateLimitDecision(*decision, response);
   return absl::OkStatus();
 }
@@ -70,6 +73,11 @@ absl::Status RateLimitService::DoCheckMany(const v1::CheckRateLimitsRequest& req
   absl::StatusOr<std::vector<domain::RateLimitDecision>> decisions =
       limiter_.CheckMany(checks, request.all_or_nothing());
   if (!decisions.ok()) return decisions.status();
+  if (metrics_ != nullptr) {
+    for (size_t i = 0; i < decisions->size(); ++i) {
+      metrics_->RateLimitDecision(checks[i].algorithm, (*decisions)[i].allowed);
+    }
+  }
   response.mutable_results()->Reserve(static_cast<int>(decisions->size()));
   for (const domain::RateLimitDecision& decision : *decisions) {
     FromRateLimitDecision(decision, *response.add_results());

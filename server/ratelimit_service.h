@@ -20,6 +20,7 @@
 #include "hourglass/v1/ratelimit.grpc.pb.h"
 #include "server/domain/rate_limiter.h"
 #include "server/limits.h"
+#include "server/metrics_domain.h"
 #include "storage/store.h"
 
 namespace hourglass::server {
@@ -27,7 +28,8 @@ namespace hourglass::server {
 class RateLimitService final : public hourglass::v1::RateLimitService::CallbackService {
  public:
   // `store` must outlive the service.
-  RateLimitService(storage::Store& store, const Limits& limits);
+  // `metrics` (optional, must outlive the service) counts what the calls did.
+  RateLimitService(storage::Store& store, const Limits& limits, DomainMetrics* metrics = nullptr);
 
   grpc::ServerUnaryReactor* CheckRateLimit(
       grpc::CallbackServerContext* context, const hourglass::v1::CheckRateLimitRequest* request,
@@ -54,6 +56,7 @@ class RateLimitService final : public hourglass::v1::RateLimitService::CallbackS
 
   const Limits limits_;
   domain::RateLimiter limiter_;
+  DomainMetrics* const metrics_;
 };
 
 }  // namespace hourglass::server

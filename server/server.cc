@@ -17,6 +17,7 @@
 #include "server/cache_service.h"
 #include "server/envoy_rls_service.h"
 #include "server/event_hub.h"
+#include "server/grpc_metrics_interceptor.h"
 #include "server/kv_service.h"
 #include "server/ratelimit_config.h"
 #include "server/ratelimit_service.h"
@@ -43,13 +44,24 @@ void ApplyTransportLimits(const ServerConfig& config, grpc::ServerBuilder& build
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 2);
 }
 
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<HourglassServer>> HourglassServer::Start(
     const ServerConfig& config, storage::Clock& clock,
     const std::function<void(grpc::ServerBuilder&)>& customize) {
   std::unique_ptr<HourglassServer> self(new HourglassServer());
+  self->service_names_ = {
+      hourglass::v1::KeyValueService::service_full_name(),
+      hourglass::v1::SessionService::service_full_name(),
+      hourglass::v1::TokenService::service_full_name(),
+      hourglass::v1::RateLimitService::service_full_name(),
+      envoy::service::ratelimit::v3::RateLimitService::service_full_name(),
+      hourglass::v1::CacheService::service_full_name(),
+      hourglass::v1::AdminService::service_full_name(),
+  };
+  // Every series exists from here on; the services below count into it.
+  self->metrics_ = std::make_unique<Metrics>(self->service_names_);
+  DomainMetrics* const metrics = &self->metrics_->domain();
 
   storage::Store::Options store_options;
   store_options.clock = &clock;
@@ -63,9 +75,11 @@ absl::StatusOr<std::unique_ptr<HourglassServer>> HourglassServer::Start(
   // listener first: the listener shares a slot filled right after the store is built (before
   // any entry exists, so before any event), and keeps the cache alive as long as the store.
   auto cache = std::make_shared<std::shared_ptr<domain::Cache>>();
-  store_options.listener = [hub = self->event_hub_.get(), cache](const storage::Event& event) {
+  store_options.listener = [hub = self->event_hub_.get(), cache,
+                            metrics](const storage::Event& event) {
     hub->Publish(event);
     if (*cache) (*cache)->OnStoreEvent(event);
+    metrics->OnStoreEvent(event);
   };
   auto store = storage::Store::Create(std::move(store_options));
   if (!store.ok()) return store.status();
@@ -74,16 +88,18 @@ absl::StatusOr<std::unique_ptr<HourglassServer>> HourglassServer::Start(
   self->event_hub_->SetKeyFormatter(storage::Space::kCache, CacheService::WatchedKey);
 
   self->services_.push_back(std::make_unique<KvService>(*self->store_, config.limits));
-  self->services_.push_back(std::make_unique<SessionService>(*self->store_, config.limits));
+  self->services_.push_back(
+      std::make_unique<SessionService>(*self->store_, config.limits, metrics));
   self->event_hub_->SetKeyFormatter(storage::Space::kSession, domain::SessionEventKey);
-  self->services_.push_back(std::make_unique<TokenService>(*self->store_, config.limits));
+  self->services_.push_back(std::make_unique<TokenService>(*self->store_, config.limits, metrics));
   self->event_hub_->SetKeyFormatter(storage::Space::kToken, domain::TokenEventKey);
-  self->services_.push_back(std::make_unique<RateLimitService>(*self->store_, config.limits));
+  self->services_.push_back(
+      std::make_unique<RateLimitService>(*self->store_, config.limits, metrics));
   self->event_hub_->SetKeyFormatter(storage::Space::kRateLimit, RateLimitService::WatchedKey);
   {
     // Envoy's ShouldRateLimit, with limits from --ratelimit_config: a bad file stops start-up
     // (the error names the file and line).
-    auto envoy_rls = std::make_unique<EnvoyRlsService>(*self->store_, config.limits);
+    auto envoy_rls = std::make_unique<EnvoyRlsService>(*self->store_, config.limits, metrics);
     if (!config.ratelimit_config.empty()) {
       auto limits = LoadRateLimitConfig(config.ratelimit_config);
       if (!limits.ok()) return limits.status();
@@ -93,17 +109,15 @@ absl::StatusOr<std::unique_ptr<HourglassServer>> HourglassServer::Start(
     self->envoy_rls_ = envoy_rls.get();
     self->services_.push_back(std::move(envoy_rls));
   }
-  self->services_.push_back(std::make_unique<CacheService>(*cache, config.limits));
+  self->services_.push_back(std::make_unique<CacheService>(*cache, config.limits, metrics));
   self->services_.push_back(std::make_unique<AdminService>(*self->store_, *self->event_hub_));
-  self->service_names_ = {
-      hourglass::v1::KeyValueService::service_full_name(),
-      hourglass::v1::SessionService::service_full_name(),
-      hourglass::v1::TokenService::service_full_name(),
-      hourglass::v1::RateLimitService::service_full_name(),
-      envoy::service::ratelimit::v3::RateLimitService::service_full_name(),
-      hourglass::v1::CacheService::service_full_name(),
-      hourglass::v1::AdminService::service_full_name(),
-  };
+
+  // /metrics before gRPC: a --metrics_listen that cannot be bound stops start-up like --listen.
+  if (!config.metrics_listen.empty()) {
+    auto endpoint = MetricsEndpoint::Start(config.metrics_listen, *self->metrics_, *self->store_);
+    if (!endpoint.ok()) return endpoint.status();
+    self->metrics_endpoint_ = *std::move(endpoint);
+  }
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -111,6 +125,12 @@ absl::StatusOr<std::unique_ptr<HourglassServer>> HourglassServer::Start(
   builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &self->port_);
   ApplyTransportLimits(config, builder);
   for (auto& service : self->services_) builder.RegisterService(service.get());
+  {
+    // gRPC server metrics for every call, unary and streaming (grpc_metrics_interceptor.h).
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+    creators.push_back(NewMetricsInterceptorFactory(self->metrics_->grpc()));
+    builder.experimental().SetInterceptorCreators(std::move(creators));
+  }
   if (customize) customize(builder);
   self->server_ = builder.BuildAndStart();
   if (self->server_ == nullptr || self->port_ == 0) {

@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "server/config.h"
 #include "server/event_hub.h"
+#include "server/metrics.h"
 #include "storage/clock.h"
 #include "storage/store.h"
 
@@ -35,6 +36,10 @@ class HourglassServer {
 
   // The bound gRPC port (useful with a ":0" listen address).
   int port() const { return port_; }
+  // The bound --metrics_listen port; 0 when --metrics_listen is empty (no endpoint).
+  int metrics_port() const { return metrics_endpoint_ ? metrics_endpoint_->port() : 0; }
+  // What /metrics serves besides the store's state (tests render it without HTTP).
+  Metrics& metrics() { return *metrics_; }
   storage::Store& store() { return *store_; }
   // Removal events for AdminService.WatchEvents. Domain services register their key formatters
   // here in Start() (EventHub::SetKeyFormatter).
@@ -56,6 +61,8 @@ class HourglassServer {
  private:
   HourglassServer() = default;
 
+  // Declared first: the store's listener, the services and the gRPC interceptors count into it.
+  std::unique_ptr<Metrics> metrics_;
   // Declared before the store: the store's listener publishes to it until the store is gone.
   std::unique_ptr<EventHub> event_hub_;
   std::unique_ptr<storage::Store> store_;
@@ -66,6 +73,8 @@ class HourglassServer {
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   bool shut_down_ = false;
+  // Declared last: its scrapes read the store, so it stops before anything else goes.
+  std::unique_ptr<MetricsEndpoint> metrics_endpoint_;
 };
 
 }  // namespace hourglass::server

@@ -27,11 +27,12 @@ absl::Status CheckSessionId(const std::string& id, const Limits& limits) {
 
 }  // namespace
 
-SessionService::SessionService(storage::Store& store, const Limits& limits)
+SessionService::SessionService(storage::Store& store, const Limits& limits, DomainMetrics* metrics)
     : clock_(store.clock()),
       limits_(limits),
       sessions_(store,
-                domain::SessionManager::Options{.max_content_bytes = limits.max_value_bytes}) {}
+                domain::SessionManager::Options{.max_content_bytes = limits.max_value_bytes}),
+      metrics_(metrics) {}
 
 // ---- RPCs: every one is its Do* function behind HandleUnary (deadline, status mapping). ----
 
@@ -109,6 +110,7 @@ absl::Status SessionService::DoCreate(const v1::CreateSessionRequest& request,
   // what UpdateSession merges.
   absl::StatusOr<domain::Session> session = sessions_.Create(std::move(spec));
   if (!session.ok()) return session.status();
+  if (metrics_ != nullptr) metrics_->SessionCreated();
   ToProto(*session, *response.mutable_session());
   return absl::OkStatus();
 }

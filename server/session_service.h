@@ -16,6 +16,7 @@
 #include "hourglass/v1/session.grpc.pb.h"
 #include "server/domain/sessions.h"
 #include "server/limits.h"
+#include "server/metrics_domain.h"
 #include "storage/store.h"
 
 namespace hourglass::server {
@@ -24,7 +25,8 @@ class SessionService final : public hourglass::v1::SessionService::CallbackServi
  public:
   // Creates the SessionManager, which registers the kSession removal hook: construct before the
   // store is shared between threads. `store` must outlive the service.
-  SessionService(storage::Store& store, const Limits& limits);
+  // `metrics` (optional, must outlive the service) counts what the calls did.
+  SessionService(storage::Store& store, const Limits& limits, DomainMetrics* metrics = nullptr);
 
   grpc::ServerUnaryReactor* CreateSession(grpc::CallbackServerContext* context,
                                           const hourglass::v1::CreateSessionRequest* request,
@@ -71,6 +73,7 @@ class SessionService final : public hourglass::v1::SessionService::CallbackServi
   const storage::Clock& clock_;
   const Limits limits_;
   domain::SessionManager sessions_;
+  DomainMetrics* const metrics_;
 };
 
 }  // namespace hourglass::server

@@ -48,8 +48,8 @@ absl::Status NumericOnly(std::string_view field) {
 
 }  // namespace
 
-TokenService::TokenService(storage::Store& store, const Limits& limits)
-    : limits_(limits), tokens_(store) {}
+TokenService::TokenService(storage::Store& store, const Limits& limits, DomainMetrics* metrics)
+    : limits_(limits), tokens_(store), metrics_(metrics) {}
 
 // ---- RPCs: every one is its Do* function behind HandleUnary (deadline, status mapping). ----
 
@@ -137,6 +137,7 @@ absl::Status TokenService::DoIssue(const v1::IssueTokenRequest& request,
 
   absl::StatusOr<domain::IssuedToken> issued = tokens_.Issue(spec);
   if (!issued.ok()) return issued.status();
+  if (metrics_ != nullptr) metrics_->TokenIssued(spec.format);
   response.set_token(issued->token);
   *response.mutable_expire_time() = WallMsToTimestamp(issued->expire_wall_ms);
   return absl::OkStatus();
@@ -153,6 +154,7 @@ absl::Status TokenService::DoCheck(const Request& request, bool consume, Respons
   absl::StatusOr<domain::TokenCheck> check =
       consume ? tokens_.Consume(query) : tokens_.Verify(query);
   if (!check.ok()) return check.status();
+  if (metrics_ != nullptr) metrics_->TokenChecked(consume, check->reason);
   response.set_valid(check->valid());
   response.set_reason(ToProto(check->reason));
   if (check->valid()) {
@@ -174,6 +176,7 @@ absl::Status TokenService::DoRevoke(const v1::RevokeTokenRequest& request,
   absl::StatusOr<bool> revoked =
       tokens_.Revoke(domain::TokenQuery{request.purpose(), request.token(), request.subject()});
   if (!revoked.ok()) return revoked.status();
+  if (metrics_ != nullptr && *revoked) metrics_->TokensRevoked(1);
   response.set_revoked(*revoked);
   return absl::OkStatus();
 }
@@ -188,6 +191,7 @@ absl::Status TokenService::DoRevokeSubject(const v1::RevokeSubjectTokensRequest&
   }
   absl::StatusOr<int64_t> revoked = tokens_.RevokeSubject(request.subject(), request.purpose());
   if (!revoked.ok()) return revoked.status();
+  if (metrics_ != nullptr) metrics_->TokensRevoked(*revoked);
   response.set_revoked(*revoked);
   return absl::OkStatus();
 }

@@ -16,6 +16,7 @@
 #include "hourglass/v1/token.grpc.pb.h"
 #include "server/domain/tokens.h"
 #include "server/limits.h"
+#include "server/metrics_domain.h"
 #include "storage/store.h"
 
 namespace hourglass::server {
@@ -24,7 +25,8 @@ class TokenService final : public hourglass::v1::TokenService::CallbackService {
  public:
   // Creates the TokenManager, which registers the kToken removal hook: construct before the
   // store is shared between threads. `store` must outlive the service.
-  TokenService(storage::Store& store, const Limits& limits);
+  // `metrics` (optional, must outlive the service) counts what the calls did.
+  TokenService(storage::Store& store, const Limits& limits, DomainMetrics* metrics = nullptr);
 
   grpc::ServerUnaryReactor* IssueToken(grpc::CallbackServerContext* context,
                                        const hourglass::v1::IssueTokenRequest* request,
@@ -56,6 +58,7 @@ class TokenService final : public hourglass::v1::TokenService::CallbackService {
 
   const Limits limits_;
   domain::TokenManager tokens_;
+  DomainMetrics* const metrics_;
 };
 
 }  // namespace hourglass::server

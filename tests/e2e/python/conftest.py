@@ -15,10 +15,15 @@ import grpc  # noqa: E402
 
 HOURGLASS_BIN = os.environ["HOURGLASS_BIN"]
 PORT_LINE = re.compile(r"serving gRPC on port (\d+)")
+METRICS_PORT_LINE = re.compile(r"serving metrics on port (\d+)")
 
 
 class RunningServer:
-    """A hourglass process; `address` is host:port, `channel` an open channel to it."""
+    """A hourglass process; `address` is host:port, `channel` an open channel to it.
+
+    `metrics_port` is the bound /metrics port (None when the endpoint is off); the binary logs
+    it before the gRPC port line.
+    """
 
     def __init__(self, args=(), env=None):
         full_env = dict(os.environ)
@@ -33,6 +38,7 @@ class RunningServer:
         self.log = []
         deadline = time.monotonic() + 30
         port = None
+        self.metrics_port = None
         while port is None:
             if time.monotonic() > deadline:
                 self.process.kill()
@@ -41,6 +47,9 @@ class RunningServer:
             if not line:
                 raise RuntimeError("hourglass exited: " + "".join(self.log))
             self.log.append(line)
+            metrics_match = METRICS_PORT_LINE.search(line)
+            if metrics_match:
+                self.metrics_port = int(metrics_match.group(1))
             match = PORT_LINE.search(line)
             if match:
                 port = int(match.group(1))
