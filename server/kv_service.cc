@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "server/op_error.h"
 #include "server/status.h"
 #include "server/unary.h"
 #include "server/validation.h"
@@ -344,10 +345,7 @@ void KvService::RunBatchOp(const v1::BatchOp& op, v1::BatchResult& result) {
   if (status.ok()) return;
   // The same code and message the stand-alone RPC returns, through the one mapping. Switching
   // the oneof to `error` discards whatever the op had started to fill.
-  const grpc::Status mapped = ToGrpcStatus(status);
-  v1::OpError* error = result.mutable_error();
-  error->set_code(static_cast<int32_t>(mapped.error_code()));
-  error->set_message(mapped.error_message());
+  ToOpError(status, *result.mutable_error());
 }
 
 }  // namespace hourglass::server

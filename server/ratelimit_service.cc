@@ -5,7 +5,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/domain/rate_limit_state.h"
+#include "server/op_error.h"
 #include "server/ratelimit_proto.h"
+#include "server/stream_rate_limits_reactor.h"
 #include "server/unary.h"
 #include "server/validation.h"
 
@@ -43,6 +45,36 @@ grpc::ServerUnaryReactor* RateLimitService::ResetRateLimit(grpc::CallbackServerC
                                                            const v1::ResetRateLimitRequest* request,
                                                            v1::ResetRateLimitResponse* response) {
   return HandleUnary(context, [&] { return DoReset(*request, *response); });
+}
+
+grpc::ServerBidiReactor<v1::StreamRateLimitsRequest, v1::StreamRateLimitsResponse>*
+RateLimitService::StreamRateLimits(grpc::CallbackServerContext* /*context*/) {
+  return new StreamRateLimitsReactor(
+      [this](const v1::StreamRateLimitsRequest& request, v1::StreamRateLimitsResponse& response) {
+        DoStreamCheck(request, response);
+      });
+}
+
+void RateLimitService::DoStreamCheck(const v1::StreamRateLimitsRequest& request,
+                                     v1::StreamRateLimitsResponse& response) {
+  response.set_id(request.id());
+  absl::Status status;
+  if (!request.has_check()) {
+    status = absl::InvalidArgumentError("check: required");
+  } else {
+    domain::RateLimitCheck check;
+    status = ToRateLimitCheck(request.check(), "check.", limits_, check);
+    if (status.ok()) {
+      absl::StatusOr<domain::RateLimitDecision> decision = limiter_.Check(check);
+      if (decision.ok()) {
+        if (metrics_ != nullptr) metrics_->RateLimitDecision(check.algorithm, decision->allowed);
+        FromRateLimitDecision(*decision, *response.mutable_result());
+        return;
+      }
+      status = decision.status();
+    }
+  }
+  ToOpError(status, *response.mutable_error());
 }
 
 absl::Status RateLimitService::DoCheck(const v1::CheckRateLimitRequest& request,

@@ -5,7 +5,7 @@
 // limit), converts to plain checks, runs one atomic store step through the limiter and converts
 // the decisions back. A denied check is data (allowed = false), never an error.
 //
-// StreamRateLimits is not implemented yet (UNIMPLEMENTED from the generated base).
+// StreamRateLimits answers each message of the stream in order (stream_rate_limits_reactor.h).
 //
 // Thread-safety: thread-safe; holds the limiter (thread-safe) and immutable limits. Handlers
 // never block.
@@ -40,6 +40,9 @@ class RateLimitService final : public hourglass::v1::RateLimitService::CallbackS
   grpc::ServerUnaryReactor* ResetRateLimit(
       grpc::CallbackServerContext* context, const hourglass::v1::ResetRateLimitRequest* request,
       hourglass::v1::ResetRateLimitResponse* response) override;
+  grpc::ServerBidiReactor<hourglass::v1::StreamRateLimitsRequest,
+                          hourglass::v1::StreamRateLimitsResponse>*
+  StreamRateLimits(grpc::CallbackServerContext* context) override;
 
   // The key AdminService.WatchEvents shows for a removed entry of the rate-limit space: the
   // caller's key of a RateLimitService limit; Envoy counters (binary, one per descriptor and
@@ -53,6 +56,9 @@ class RateLimitService final : public hourglass::v1::RateLimitService::CallbackS
                            hourglass::v1::CheckRateLimitsResponse& response);
   absl::Status DoReset(const hourglass::v1::ResetRateLimitRequest& request,
                        hourglass::v1::ResetRateLimitResponse& response);
+  // One StreamRateLimits message: a result, or an OpError when the check is refused.
+  void DoStreamCheck(const hourglass::v1::StreamRateLimitsRequest& request,
+                     hourglass::v1::StreamRateLimitsResponse& response);
 
   const Limits limits_;
   domain::RateLimiter limiter_;
