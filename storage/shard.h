@@ -18,6 +18,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -190,6 +191,30 @@ class alignas(64) Shard {
   // sparse. Returns the number of entries reclaimed; sets *backlog when a limit cut it short.
   size_t ReclaimStep(int64_t now, bool* backlog) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 
+  // ---- Export (export_import.cc) ----
+  // Where an export of this shard stands between chunks.
+  struct ExportPosition {
+    size_t slot = 0;
+    uint64_t generation = 0;  // the table's generation when `slot` was saved
+    bool started = false;
+    int restarts = 0;  // times the table was rebuilt under the export (it then starts over)
+  };
+  // Copies the live entries (deadline > now) from `pos` on into `out`, until `max_entries`
+  // entries or `max_bytes` of keys and values are copied (at least one entry), and advances
+  // `pos`. Returns true when the shard is done. A table rebuilt since the previous chunk moves
+  // entries: the export then starts the shard over (entries seen twice, never missed); after
+  // kMaxExportRestarts it copies the rest of the shard in one go.
+  static constexpr int kMaxExportRestarts = 3;
+  struct ExportItem {
+    Space space;
+    uint32_t key_size;
+    uint32_t value_size;
+    int64_t deadline;
+  };
+  bool ExportChunk(ExportPosition* pos, int64_t now, size_t max_entries, size_t max_bytes,
+                   std::vector<ExportItem>* items, std::string* bytes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+
   // ---- Stats ----
   void AddStats(StoreStats* out) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   size_t size() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return table_.size(); }
@@ -208,7 +233,8 @@ class alignas(64) Shard {
   bool EvictElsewhere(EvictionPolicy policy, int64_t now, const WriteScope& scope);
   // Keys this shard may evict under `policy` (kIndex never; volatile-* only keys with a TTL).
   uint64_t EvictableKeys(bool volatile_only) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
-  // Up to `want` evictable slots, from a random position on (Redis's dictGetSomeKeys).
+  // Up to `want` (<= kEvictionSamples) evictable slots, from a random position on (Redis's
+  // dictGetSomeKeys).
   size_t SampleSlots(bool volatile_only, absl::Span<const Entry* const> pinned, size_t want,
                      size_t* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Higher = evict first.

@@ -61,13 +61,24 @@ size_t Shard::SampleSlots(bool volatile_only, absl::Span<const Entry* const> pin
   if (cap == 0) return 0;
   size_t s = static_cast<size_t>(((rng_.Next() >> 32) * cap) >> 32);
   size_t n = 0;
+  size_t visited = 0;
   // Walks on from a random slot: usually a handful of slots, at most one pass (when few keys
-  // are evictable, e.g. volatile-* over mostly persistent keys).
-  for (size_t visited = 0; visited < cap && n < want; ++visited, s = table_.Next(s)) {
-    if (!table_.occupied(s) || (volatile_only && !table_.is_volatile(s))) continue;
-    const Entry* e = table_.entry(s);
-    if (e->space() == Space::kIndex || Contains(pinned, e)) continue;
-    out[n++] = s;
+  // are evictable, e.g. volatile-* over mostly persistent keys). Each sampled entry is a cache
+  // miss: the slot words tell occupancy, volatility and the pointer without touching the entry,
+  // so a batch is gathered and prefetched first, then its entries are read (kIndex is in the
+  // entry) with the misses overlapped rather than one after the other.
+  while (n < want && visited < cap) {
+    size_t batch[kEvictionSamples];
+    size_t gathered = 0;
+    for (; visited < cap && gathered < want - n; ++visited, s = table_.Next(s)) {
+      if (!table_.occupied(s) || (volatile_only && !table_.is_volatile(s))) continue;
+      if (Contains(pinned, table_.entry(s))) continue;
+      __builtin_prefetch(table_.entry(s));
+      batch[gathered++] = s;
+    }
+    for (size_t i = 0; i < gathered; ++i) {
+      if (table_.entry(batch[i])->space() != Space::kIndex) out[n++] = batch[i];
+    }
   }
   return n;
 }
