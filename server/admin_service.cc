@@ -49,8 +49,11 @@ absl::StatusOr<EventHub::SpaceSet> ParseSpaces(const google::protobuf::RepeatedF
 
 }  // namespace
 
-AdminService::AdminService(storage::Store& store, EventHub& events)
-    : store_(store), events_(events), start_ms_(store.clock().MonotonicMs()) {}
+AdminService::AdminService(storage::Store& store, EventHub& events, Snapshotter* snapshots)
+    : store_(store),
+      events_(events),
+      snapshots_(snapshots),
+      start_ms_(store.clock().MonotonicMs()) {}
 
 grpc::ServerUnaryReactor* AdminService::GetStats(grpc::CallbackServerContext* context,
                                                  const v1::GetStatsRequest* /*request*/,
@@ -82,11 +85,28 @@ grpc::ServerWriteReactor<v1::WatchEventsResponse>* AdminService::WatchEvents(
 
 grpc::ServerUnaryReactor* AdminService::SaveSnapshot(grpc::CallbackServerContext* context,
                                                      const v1::SaveSnapshotRequest* /*request*/,
-                                                     v1::SaveSnapshotResponse* /*response*/) {
-  return HandleUnary(context, [] {
-    return absl::UnimplementedError(
-        "SaveSnapshot: snapshots are not available yet (they land with the snapshots issue)");
-  });
+                                                     v1::SaveSnapshotResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::Status status = CheckCallDeadline(*context);
+  if (status.ok() && snapshots_ == nullptr) {
+    status = absl::FailedPreconditionError("SaveSnapshot: no --snapshot_path configured");
+  }
+  if (status.ok()) {
+    // The write runs on the snapshot thread, which finishes the call: a disk-bound write does
+    // not hold one of gRPC's callback threads.
+    status = snapshots_->RequestSave(
+        [reactor, response](const absl::StatusOr<Snapshotter::WriteResult>& written) {
+          if (written.ok()) {
+            response->set_path(written->path);
+            response->set_bytes(AsInt64(written->bytes));
+            response->set_keys(AsInt64(written->keys));
+          }
+          reactor->Finish(ToGrpcStatus(written.status()));
+        });
+    if (status.ok()) return reactor;
+  }
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
 }
 
 absl::Status AdminService::DoGetStats(v1::GetStatsResponse& response) {

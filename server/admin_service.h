@@ -5,8 +5,9 @@
 //
 // A thin adapter over storage::Store (GetStats, SetMaxMemory, SetEvictionPolicy) and EventHub
 // (WatchEvents, one WatchEventsReactor per stream). GetStats reports the five public spaces; the
-// internal index space is not listed but its bytes count in used_memory_bytes. SaveSnapshot is
-// UNIMPLEMENTED until the snapshots issue lands.
+// internal index space is not listed but its bytes count in used_memory_bytes. SaveSnapshot
+// queues a write on the Snapshotter's thread and answers when it is done (the gRPC thread is
+// not blocked by the disk).
 //
 // Thread-safety: thread-safe. UpdateConfig calls are serialised so each response reports the
 // configuration its own change produced.
@@ -20,6 +21,7 @@
 #include "absl/status/status.h"
 #include "hourglass/v1/admin.grpc.pb.h"
 #include "server/event_hub.h"
+#include "server/snapshot.h"
 #include "storage/mutex.h"
 #include "storage/store.h"
 
@@ -31,8 +33,9 @@ class AdminService final : public hourglass::v1::AdminService::CallbackService {
   // bytes at most per stream).
   static constexpr size_t kWatchBufferEvents = 1024;
 
-  // `store` and `events` must outlive the service. Uptime counts from this construction.
-  AdminService(storage::Store& store, EventHub& events);
+  // `store`, `events` and `snapshots` (null without --snapshot_path: SaveSnapshot is then
+  // FAILED_PRECONDITION) must outlive the service. Uptime counts from this construction.
+  AdminService(storage::Store& store, EventHub& events, Snapshotter* snapshots = nullptr);
 
   grpc::ServerUnaryReactor* GetStats(grpc::CallbackServerContext* context,
                                      const hourglass::v1::GetStatsRequest* request,
@@ -57,6 +60,7 @@ class AdminService final : public hourglass::v1::AdminService::CallbackService {
 
   storage::Store& store_;
   EventHub& events_;
+  Snapshotter* const snapshots_;
   const int64_t start_ms_;  // monotonic
   storage::Mutex config_mu_;
 };

@@ -113,16 +113,36 @@ ABSL_FLAG(absl::Duration, handshake_timeout, absl::Seconds(10),
 ABSL_FLAG(std::string, ratelimit_config, "", "Envoy descriptor YAML file or directory");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error or off");
 ABSL_FLAG(std::string, log_format, "text", "text or json");
+ABSL_FLAG(std::string, snapshot_path, "",
+          "snapshot file: loaded at start, written after the drain on SIGTERM (empty = off)");
+ABSL_FLAG(absl::Duration, snapshot_interval, absl::ZeroDuration(),
+          "also write a snapshot this often, e.g. 5m (0 = only at shutdown and on SaveSnapshot)");
+ABSL_FLAG(std::string, snapshot_on_corrupt, "refuse",
+          "a snapshot that cannot be used at start: refuse (do not start) or empty (move it "
+          "aside as <path>.corrupt and start empty)");
 
 namespace hourglass::server {
 namespace {
 
 // Our flags, in --help order; also the names HOURGLASS_<NAME> environment variables map to.
 constexpr const char* kFlagNames[] = {
-    "listen",          "metrics_listen", "maxmemory",         "eviction_policy",
-    "shards",          "max_key_bytes",  "max_value_bytes",   "max_ttl",
-    "max_batch_items", "shutdown_grace", "handshake_timeout", "ratelimit_config",
-    "log_level",       "log_format",
+    "listen",
+    "metrics_listen",
+    "maxmemory",
+    "eviction_policy",
+    "shards",
+    "max_key_bytes",
+    "max_value_bytes",
+    "max_ttl",
+    "max_batch_items",
+    "shutdown_grace",
+    "handshake_timeout",
+    "ratelimit_config",
+    "log_level",
+    "log_format",
+    "snapshot_path",
+    "snapshot_interval",
+    "snapshot_on_corrupt",
 };
 
 bool GivenOnCommandLine(int argc, char** argv, absl::string_view name) {
@@ -313,6 +333,26 @@ absl::StatusOr<ServerConfig> ParseServerConfig(int argc, char** argv) {
     return Invalid("log_format", "expected text or json");
   }
   if (config.listen.empty()) return Invalid("listen", "expected host:port, e.g. 127.0.0.1:50051");
+  config.snapshot_path = absl::GetFlag(FLAGS_snapshot_path);
+  const absl::Duration interval = absl::GetFlag(FLAGS_snapshot_interval);
+  if (interval < absl::ZeroDuration()) {
+    return Invalid("snapshot_interval", "must be >= 0, e.g. 5m (0 = off)");
+  }
+  config.snapshot_interval_ms = ToMs(interval);
+  if (interval > absl::ZeroDuration() && config.snapshot_interval_ms == 0) {
+    return Invalid("snapshot_interval", "must be at least 1ms (0 = off)");
+  }
+  if (config.snapshot_interval_ms > 0 && config.snapshot_path.empty()) {
+    return Invalid("snapshot_interval", "needs --snapshot_path");
+  }
+  const std::string on_corrupt = absl::AsciiStrToLower(absl::GetFlag(FLAGS_snapshot_on_corrupt));
+  if (on_corrupt == "refuse") {
+    config.snapshot_on_corrupt = SnapshotOnCorrupt::kRefuse;
+  } else if (on_corrupt == "empty") {
+    config.snapshot_on_corrupt = SnapshotOnCorrupt::kEmpty;
+  } else {
+    return Invalid("snapshot_on_corrupt", "expected refuse or empty");
+  }
   return config;
 }
 

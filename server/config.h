@@ -16,6 +16,12 @@ namespace hourglass::server {
 
 enum class LogFormat { kText, kJson };
 
+// --snapshot_on_corrupt: what start-up does with a snapshot file it cannot use.
+enum class SnapshotOnCorrupt {
+  kRefuse,  // refuse to start, naming the file and what is wrong
+  kEmpty,   // move the file aside as <path>.corrupt and start empty
+};
+
 struct ServerConfig {
   std::string listen = "127.0.0.1:50051";
   std::string metrics_listen = "127.0.0.1:9464";
@@ -28,6 +34,9 @@ struct ServerConfig {
   std::string ratelimit_config;  // empty: none
   std::string log_level = "info";
   LogFormat log_format = LogFormat::kText;
+  std::string snapshot_path;         // empty: no snapshots
+  int64_t snapshot_interval_ms = 0;  // 0: no periodic snapshots
+  SnapshotOnCorrupt snapshot_on_corrupt = SnapshotOnCorrupt::kRefuse;
 };
 
 // Parses argv (after applying HOURGLASS_* environment variables) into a config. Handles --help

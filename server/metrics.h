@@ -37,6 +37,8 @@ class Metrics {
   explicit Metrics(const std::vector<std::string>& service_names);
 
   DomainMetrics& domain() { return *domain_; }
+  // Where more of the server's own series register (SnapshotMetrics).
+  prometheus::Registry& registry() { return *registry_; }
   // Shared with the interceptor factory (NewMetricsInterceptorFactory).
   const std::shared_ptr<GrpcMetrics>& grpc() const { return grpc_; }
 

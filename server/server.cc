@@ -110,13 +110,32 @@ absl::StatusOr<std::unique_ptr<HourglassServer>> HourglassServer::Start(
     self->services_.push_back(std::move(envoy_rls));
   }
   self->services_.push_back(std::make_unique<CacheService>(*cache, config.limits, metrics));
-  self->services_.push_back(std::make_unique<AdminService>(*self->store_, *self->event_hub_));
+  // Snapshots: the path is locked (one process per file) before anything else uses it.
+  self->snapshot_metrics_ = std::make_unique<SnapshotMetrics>(self->metrics_->registry());
+  if (!config.snapshot_path.empty()) {
+    auto snapshotter = Snapshotter::Open(
+        {config.snapshot_path, config.snapshot_on_corrupt, config.snapshot_interval_ms},
+        *self->store_, *self->snapshot_metrics_);
+    if (!snapshotter.ok()) return snapshotter.status();
+    self->snapshotter_ = *std::move(snapshotter);
+  }
+  self->services_.push_back(
+      std::make_unique<AdminService>(*self->store_, *self->event_hub_, self->snapshotter_.get()));
 
   // /metrics before gRPC: a --metrics_listen that cannot be bound stops start-up like --listen.
   if (!config.metrics_listen.empty()) {
     auto endpoint = MetricsEndpoint::Start(config.metrics_listen, *self->metrics_, *self->store_);
     if (!endpoint.ok()) return endpoint.status();
     self->metrics_endpoint_ = *std::move(endpoint);
+  }
+
+  // Restore before serving (the services' removal hooks are registered by now).
+  if (self->snapshotter_ != nullptr) {
+    auto loaded = self->snapshotter_->Load();
+    if (!loaded.ok()) return loaded.status();
+    self->snapshot_loaded_ = *loaded;
+    // Before serving, so SaveSnapshot works from the first call.
+    self->snapshotter_->Start();
   }
 
   grpc::EnableDefaultHealthCheckService(true);
@@ -134,6 +153,12 @@ absl::StatusOr<std::unique_ptr<HourglassServer>> HourglassServer::Start(
   if (customize) customize(builder);
   self->server_ = builder.BuildAndStart();
   if (self->server_ == nullptr || self->port_ == 0) {
+    // Nothing was served: the store is still what a clean snapshot held, and its marker was
+    // consumed by the load. Write it back as clean, so this failed start costs nothing.
+    if (self->snapshot_loaded_.clean) {
+      self->snapshotter_->Stop();  // no periodic save may follow it
+      (void)self->snapshotter_->Save(/*clean=*/true);
+    }
     return absl::UnavailableError(absl::StrCat("--listen: cannot listen on ", config.listen,
                                                " (address in use or not local?)"));
   }
@@ -168,6 +193,13 @@ void HourglassServer::Shutdown(int64_t grace_ms) {
   event_hub_->Close();
   server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(grace_ms));
   server_->Wait();
+  if (snapshotter_ != nullptr) {
+    // Nothing can change the store any more (the reclaimer only removes what expired): this
+    // snapshot is clean, and the next start restores every space from it. Failures are logged
+    // and counted by Save.
+    snapshotter_->Stop();
+    (void)snapshotter_->Save(/*clean=*/true);
+  }
 }
 
 }  // namespace hourglass::server

@@ -16,6 +16,8 @@
 #include "server/config.h"
 #include "server/event_hub.h"
 #include "server/metrics.h"
+#include "server/metrics_snapshot.h"
+#include "server/snapshot.h"
 #include "storage/clock.h"
 #include "storage/store.h"
 
@@ -46,8 +48,14 @@ class HourglassServer {
   EventHub& events() { return *event_hub_; }
 
   // Health goes NOT_SERVING (overall and per service), new calls are refused, calls in flight
-  // get up to `grace_ms` to finish, then are cancelled. Returns when the server has stopped.
+  // get up to `grace_ms` to finish, then are cancelled. With --snapshot_path, the clean
+  // snapshot is then written (snapshot.h). Returns when the server has stopped.
   void Shutdown(int64_t grace_ms);
+
+  // The snapshot machinery; null without --snapshot_path.
+  Snapshotter* snapshots() { return snapshotter_.get(); }
+  // What start-up restored (found = false without --snapshot_path or file).
+  const Snapshotter::LoadResult& snapshot_loaded() const { return snapshot_loaded_; }
 
   // The fully-qualified names of the services health reports on.
   const std::vector<std::string>& service_names() const { return service_names_; }
@@ -66,6 +74,11 @@ class HourglassServer {
   // Declared before the store: the store's listener publishes to it until the store is gone.
   std::unique_ptr<EventHub> event_hub_;
   std::unique_ptr<storage::Store> store_;
+  // After the store (it writes from the store until it is gone), before the services (the
+  // AdminService points to it).
+  std::unique_ptr<SnapshotMetrics> snapshot_metrics_;
+  std::unique_ptr<Snapshotter> snapshotter_;
+  Snapshotter::LoadResult snapshot_loaded_;
   std::vector<std::unique_ptr<grpc::Service>> services_;
   std::vector<std::string> service_names_;
   EnvoyRlsService* envoy_rls_ = nullptr;  // owned by services_

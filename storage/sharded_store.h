@@ -12,6 +12,7 @@
 //   cursor_impl.h    atomic steps (Update, UpdateMany, ShardEditor)
 //   int_codec.h      Redis's decimal int64 parsing
 //   sharded_store.*  the operations of store.h, UpdateMany's lock ordering, the reclaimer thread
+//   export_import.cc Export and Import (snapshots)
 
 #include <atomic>
 #include <condition_variable>
@@ -45,6 +46,8 @@ class ShardedStore final : public Store {
   absl::Status Update(const KeyRef& key, absl::FunctionRef<absl::Status(Cursor&)> fn) override;
   absl::Status UpdateMany(absl::Span<const KeyRef> keys,
                           absl::FunctionRef<absl::Status(absl::Span<Cursor* const>)> fn) override;
+  absl::Status Export(absl::FunctionRef<absl::Status(const ExportedEntry&)> sink) override;
+  absl::StatusOr<bool> Import(const KeyRef& key, std::string_view value, int64_t deadline) override;
   void SetRemovalHook(Space space, RemovalHook hook) override;
   void SetMaxMemory(uint64_t bytes) override;
   uint64_t max_memory() const override { return budget_.max(); }

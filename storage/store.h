@@ -213,6 +213,16 @@ struct StoreStats {
   LatenessHistogram lateness;
 };
 
+// ---- Snapshots ----
+
+// One live entry as Store::Export hands it out. The views are valid only during the sink call.
+struct ExportedEntry {
+  Space space = Space::kKv;
+  std::string_view key;
+  std::string_view value;
+  int64_t deadline = kNoDeadline;  // monotonic ms; kNoDeadline when persistent
+};
+
 class Store {
  public:
   struct Options {
@@ -260,6 +270,30 @@ class Store {
   virtual absl::Status UpdateMany(
       absl::Span<const KeyRef> keys,
       absl::FunctionRef<absl::Status(absl::Span<Cursor* const>)> fn) = 0;
+
+  // ---- Snapshots. ----
+  // Visits every live entry (expired ones are skipped, not removed), shard by shard. Each shard
+  // is copied in chunks of at most kExportChunkEntries entries / kExportChunkBytes bytes under
+  // its lock; `sink` runs with no lock held, so it may do I/O (and may call the store). Not a
+  // point-in-time image: writes made meanwhile may or may not be seen, and a key is visited
+  // more than once if its shard's table was rebuilt between two chunks (the later visit is the
+  // newer state). A key present and unchanged for the whole call is visited at least once.
+  // Stops at the first non-OK status of `sink` and returns it. Thread-safe.
+  static constexpr size_t kExportChunkEntries = 4096;
+  static constexpr size_t kExportChunkBytes = 1u << 20;
+  virtual absl::Status Export(absl::FunctionRef<absl::Status(const ExportedEntry&)> sink) = 0;
+
+  // Restores one entry (what a snapshot loader calls, before serving): stores `value` under
+  // `key` (whose affinity must be the one every later access will pass) with `deadline`
+  // (monotonic ms or kNoDeadline), replacing an entry already there. A deadline further than
+  // max_ttl ahead is clamped to now + max_ttl. Never evicts: the entry is stored only if it
+  // fits under the cap. Not counted as a hit, miss or rejected write; raises no event of its
+  // own (an expired entry met at the key is reclaimed as usual).
+  // Returns true when stored, false when `deadline` <= now (nothing stored);
+  // RESOURCE_EXHAUSTED when it does not fit (nothing stored); INVALID_ARGUMENT for a key or
+  // value the store cannot hold.
+  virtual absl::StatusOr<bool> Import(const KeyRef& key, std::string_view value,
+                                      int64_t deadline) = 0;
 
   // Registers the removal hook of a space. Call before the store is shared between threads.
   virtual void SetRemovalHook(Space space, RemovalHook hook) = 0;

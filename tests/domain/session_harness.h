@@ -64,6 +64,14 @@ class HookCapturingStore final : public storage::Store {
       absl::FunctionRef<absl::Status(absl::Span<storage::Cursor* const>)> fn) override {
     return inner_.UpdateMany(keys, fn);
   }
+  absl::Status Export(
+      absl::FunctionRef<absl::Status(const storage::ExportedEntry&)> sink) override {
+    return inner_.Export(sink);
+  }
+  absl::StatusOr<bool> Import(const storage::KeyRef& key, std::string_view value,
+                              int64_t deadline) override {
+    return inner_.Import(key, value, deadline);
+  }
   void SetRemovalHook(storage::Space space, storage::RemovalHook hook) override {
     hooks_[static_cast<size_t>(space)] = hook;
     inner_.SetRemovalHook(space, std::move(hook));

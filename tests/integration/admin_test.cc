@@ -1,7 +1,7 @@
-// AdminService over real gRPC against the real server: stats, live config, SaveSnapshot's
-// placeholder, and the WatchEvents stream (DELETED and EXPIRED events, filtering, a slow
-// consumer's `dropped` counts with exact totals, cancels that leave nothing behind, and the drain
-// ending every stream with UNAVAILABLE).
+// AdminService over real gRPC against the real server: stats, live config, SaveSnapshot
+// without --snapshot_path, and the WatchEvents stream (DELETED and EXPIRED events, filtering, a
+// slow consumer's `dropped` counts with exact totals, cancels that leave nothing behind, and the
+// drain ending every stream with UNAVAILABLE).
 
 #include <gtest/gtest.h>
 
@@ -172,12 +172,13 @@ TEST_F(AdminTest, ShrinkingMaxmemoryUnderNoevictionRefusesWritesAndKeepsReads) {
   EXPECT_TRUE(kv_->Set(&context3, set, &set_response).ok());
 }
 
-TEST_F(AdminTest, SaveSnapshotIsUnimplementedUntilSnapshotsLand) {
+TEST_F(AdminTest, SaveSnapshotNeedsASnapshotPath) {
+  // The fixture's server has no --snapshot_path (tests/integration/snapshot_test.cc has one).
   grpc::ClientContext context;
   v1::SaveSnapshotResponse response;
   grpc::Status status = admin_->SaveSnapshot(&context, {}, &response);
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
-  EXPECT_NE(status.error_message().find("snapshots issue"), std::string::npos);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(status.error_message().find("--snapshot_path"), std::string::npos);
 }
 
 TEST_F(AdminTest, WatchEventsRefusesUnknownOrUnspecifiedSpaces) {

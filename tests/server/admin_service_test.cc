@@ -1,5 +1,5 @@
 // AdminService unary handlers called directly (grpc's DefaultReactorTestPeer) over a real store
-// on a FakeClock: stats, live config and its validation, SaveSnapshot's placeholder.
+// on a FakeClock: stats, live config and its validation, SaveSnapshot without a snapshot path.
 
 #include "server/admin_service.h"
 
@@ -151,11 +151,12 @@ TEST_F(AdminServiceTest, GetStatsListsThePublicSpacesAndCountsTheIndexInUsedMemo
   EXPECT_EQ(stats.uptime().nanos(), 500'000'000);
 }
 
-TEST_F(AdminServiceTest, SaveSnapshotIsNotImplementedYet) {
+TEST_F(AdminServiceTest, SaveSnapshotWithoutASnapshotPathIsAFailedPrecondition) {
+  // Constructed without a Snapshotter; saves themselves: tests/integration/snapshot_test.cc.
   v1::SaveSnapshotResponse response;
   grpc::Status status = Call(&AdminService::SaveSnapshot, v1::SaveSnapshotRequest(), &response);
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
-  EXPECT_NE(status.error_message().find("snapshots issue"), std::string::npos);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(status.error_message().find("--snapshot_path"), std::string::npos);
 }
 
 }  // namespace

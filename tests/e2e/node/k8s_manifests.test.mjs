@@ -7,7 +7,8 @@
 //   - HOURGLASS_MAXMEMORY is 80% of a memory limit that is set;
 //   - terminationGracePeriodSeconds >= preStop sleep + --shutdown_grace + 5 s;
 //   - hardened pod and container securityContext, the image's numeric user (Dockerfile);
-//   - Services, PDB, ServiceMonitor, NetworkPolicy and HPA point at what is rendered.
+//   - Services, PDB, ServiceMonitor, NetworkPolicy and HPA point at what is rendered;
+//   - the StatefulSet variant snapshots to a per-pod volume, with time to write it.
 // Skipped, with the reason, when kubectl (with kustomize v5) is not installed.
 
 import assert from 'node:assert/strict';
@@ -326,15 +327,50 @@ for (const dir of dirs) {
   });
 }
 
-test('the StatefulSet variant runs the same pod as the Deployment', { skip }, () => {
+test('the StatefulSet variant runs the same pod as the Deployment, plus its snapshot volume',
+     { skip }, () => {
   const deployment = workloadOf(render(path.join(k8s, 'base')));
   const statefulSet = workloadOf(render(path.join(k8s, 'overlays/sessions')));
   assert.equal(deployment.kind, 'Deployment');
   assert.equal(statefulSet.kind, 'StatefulSet');
+  // What the snapshot adds (checked by the next test), taken out before comparing.
   const template = (w) => {
     const copy = structuredClone(w.spec.template);
-    delete copy.spec.containers[0].image;  // overlays set the registry
+    const [container] = copy.spec.containers;
+    delete container.image;  // overlays set the registry
+    delete container.volumeMounts;
+    container.env = container.env.filter((e) => e.name !== 'HOURGLASS_SNAPSHOT_PATH');
+    delete copy.spec.terminationGracePeriodSeconds;
+    delete copy.spec.securityContext.fsGroup;
+    delete copy.spec.securityContext.fsGroupChangePolicy;
     return copy;
   };
   assert.deepEqual(template(statefulSet), template(deployment));
+});
+
+test('the StatefulSet variant snapshots to a volume of its own, within its grace period',
+     { skip }, () => {
+  const statefulSet = workloadOf(render(path.join(k8s, 'overlays/sessions')));
+  const pod = statefulSet.spec.template.spec;
+  const [container] = pod.containers;
+  const snapshotPath = envOf(container).HOURGLASS_SNAPSHOT_PATH;
+  assert.ok(snapshotPath?.startsWith('/'), 'HOURGLASS_SNAPSHOT_PATH is an absolute path');
+  // The root filesystem is read-only: the snapshot's directory must be a mounted volume.
+  const mount = (container.volumeMounts ?? []).find(
+    (m) => path.posix.dirname(snapshotPath) === m.mountPath);
+  assert.ok(mount, `no volume mounted at ${path.posix.dirname(snapshotPath)}`);
+  assert.notEqual(mount.readOnly, true);
+  const claims = statefulSet.spec.volumeClaimTemplates ?? [];
+  const claim = claims.find((c) => c.metadata.name === mount.name);
+  assert.ok(claim, `volume ${mount.name} is a volumeClaimTemplate (one per pod)`);
+  assert.deepEqual(claim.spec.accessModes, ['ReadWriteOnce']);
+  // Room for the old snapshot and the new one being written: 2 x the memory cap.
+  assert.ok(bytes(claim.spec.resources.requests.storage) >=
+            2 * bytes(container.resources.limits.memory), 'claim >= 2 x the memory limit');
+  assert.equal(pod.securityContext.fsGroup, imageUser().gid, 'the volume is writable by the user');
+  // The snapshot is written after the drain: the grace period leaves it time.
+  const grace = seconds(envOf(container).HOURGLASS_SHUTDOWN_GRACE);
+  const sleep = Number(container.lifecycle.preStop.exec.command[1]);
+  assert.ok(pod.terminationGracePeriodSeconds >= sleep + grace + 30,
+            'at least 30 s left for writing the snapshot');
 });
