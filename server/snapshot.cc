@@ -401,10 +401,13 @@ void Snapshotter::WriterLoop() {
     busy_ = true;
     lock.unlock();
     const absl::StatusOr<WriteResult> result = Save(/*clean=*/false);
-    for (const SaveCallback& done : callbacks) done(result);
+    // Free before answering: a caller told its save is done may ask for the next one at once.
     lock.lock();
     busy_ = false;
     next = Clock::now() + interval;
+    lock.unlock();
+    for (const SaveCallback& done : callbacks) done(result);
+    lock.lock();
   }
   std::vector<SaveCallback> callbacks;
   callbacks.swap(pending_);
