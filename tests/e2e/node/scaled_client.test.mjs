@@ -3,15 +3,15 @@
 // owner's pod), and the example runs against the built binary. HOURGLASS_BIN names the binary.
 
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import readline from 'node:readline';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 import { HEADER, placementKey, placementOfId } from '../../../docs/examples/scaled_client.mjs';
+import { startServer } from './hourglass_server.mjs';
 
 const require = createRequire(import.meta.url);
 const grpc = require('@grpc/grpc-js');
@@ -23,24 +23,6 @@ const example = path.join(root, 'docs/examples/scaled_client.mjs');
 const skip = process.env.HOURGLASS_BIN ? false : 'HOURGLASS_BIN is not set';
 
 let server;
-
-function startServer() {
-  const child = spawn(process.env.HOURGLASS_BIN,
-                      ['--listen=127.0.0.1:0', '--metrics_listen=127.0.0.1:0'],
-                      { stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    const lines = readline.createInterface({ input: child.stdout });
-    const timer = setTimeout(() => reject(new Error('hourglass did not start')), 30_000);
-    lines.on('line', (line) => {
-      const match = /serving gRPC on port (\d+)/.exec(line);
-      if (match) {
-        clearTimeout(timer);
-        resolve({ child, address: `127.0.0.1:${match[1]}` });
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`hourglass exited with ${code}`)));
-  });
-}
 
 before(async () => {
   if (!skip) server = await startServer();

@@ -4,12 +4,12 @@
 // binary.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import readline from 'node:readline';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+
+import { startServer } from './hourglass_server.mjs';
 
 const require = createRequire(import.meta.url);
 const grpc = require('@grpc/grpc-js');
@@ -29,24 +29,6 @@ const { RateLimitService } = grpc.loadPackageDefinition(definition).hourglass.v1
 
 let server;
 let limits;
-
-function startServer() {
-  const child = spawn(process.env.HOURGLASS_BIN,
-                      ['--listen=127.0.0.1:0', '--metrics_listen=127.0.0.1:0'],
-                      { stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    const lines = readline.createInterface({ input: child.stdout });
-    const timer = setTimeout(() => reject(new Error('hourglass did not start')), 30_000);
-    lines.on('line', (line) => {
-      const match = /serving gRPC on port (\d+)/.exec(line);
-      if (match) {
-        clearTimeout(timer);
-        resolve({ child, port: Number(match[1]) });
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`hourglass exited with ${code}`)));
-  });
-}
 
 before(async () => {
   server = await startServer();
